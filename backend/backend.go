@@ -1,0 +1,103 @@
+// Package backend defines the contract between the session manager and the
+// places sessions are kept: the Store interface, the Record it returns, and
+// the sentinel errors every implementation reports.
+//
+// A Store holds opaque, versioned records under string keys. It knows
+// nothing about codecs, cookies or the shape of the session data: the
+// manager derives the key (a hash of the session ID, never the ID itself),
+// frames and encodes the data, and decides the time to live. Implementations
+// live in sub-packages (memstore, redisstore, ...) and import this package
+// only. Every implementation must pass the conformance suite in
+// backend/backendtest.
+package backend
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Implementations return them (possibly wrapped, so test
+// with errors.Is) to report the outcomes the manager acts on.
+var (
+	// ErrNotFound reports that no live record exists under the key: it was
+	// never created, it expired, or it was deleted.
+	ErrNotFound = errors.New("backend: record not found")
+
+	// ErrExists reports that Create found a live record under the key
+	// already. The caller picks a new key; the existing record is untouched.
+	ErrExists = errors.New("backend: record already exists")
+
+	// ErrConflict reports that Update's expected version no longer matches
+	// the stored one: another writer changed the record first. The stored
+	// record is untouched.
+	ErrConflict = errors.New("backend: version conflict")
+
+	// ErrUnavailable reports that the store could not be reached or could
+	// not serve the request (connection refused, timeout, loading, cluster
+	// down). It is a transient condition: applications answer it with
+	// 503 Service Unavailable, never by treating the visitor as logged out.
+	ErrUnavailable = errors.New("backend: store unavailable")
+
+	// ErrTooLarge reports that a record exceeds what the store can hold,
+	// for example the size limit of a cookie.
+	ErrTooLarge = errors.New("backend: record too large")
+)
+
+// Record is one stored session as Load returns it.
+type Record struct {
+	// Data is the opaque record, exactly as given to Create or Update.
+	// The caller must not modify it: a store may hand out its own copy.
+	Data []byte
+
+	// Version identifies this state of the record. It changes on every
+	// successful Create or Update (never on Touch) and is what Update
+	// compares against. The versions of a key never repeat, not even
+	// across deletion, expiry and re-creation, so a request holding a
+	// version of a deleted record can never overwrite a new one under the
+	// same key. Zero is never a valid version.
+	Version uint64
+
+	// TTL is how long the record has left to live as of the Load. The
+	// manager uses it to decide when an idle-timeout extension (Touch) is
+	// due, so that most requests pay no write.
+	TTL time.Duration
+}
+
+// Store keeps versioned session records.
+//
+// All methods must be safe for concurrent use. A ttl argument is always
+// positive; the record expires ttl after the call that set it, and an
+// expired record behaves exactly like one that never existed. No method
+// except Create ever brings a record into existence: Update and Touch on a
+// missing key fail with ErrNotFound, so a request that lost a race with a
+// logout or an ID renewal can never resurrect the old session.
+//
+// Methods honour ctx: a cancelled or expired context yields an error that
+// wraps ctx.Err(). Failures to reach the store wrap ErrUnavailable.
+type Store interface {
+	// Load returns the live record stored under key, or ErrNotFound.
+	Load(ctx context.Context, key string) (Record, error)
+
+	// Create stores data under key if no live record is there, and returns
+	// the new record's version. If one is, it returns ErrExists and changes
+	// nothing. The store must not keep a reference to data.
+	Create(ctx context.Context, key string, data []byte, ttl time.Duration) (version uint64, err error)
+
+	// Update replaces the record under key if its version is still version
+	// (compare-and-set), sets its time to live to ttl, and returns
+	// the new version. Version zero matches no record. It returns
+	// ErrConflict if the version moved and ErrNotFound if the record is
+	// gone; in both cases it changes nothing. The store must not keep a
+	// reference to data.
+	Update(ctx context.Context, key string, version uint64, data []byte, ttl time.Duration) (newVersion uint64, err error)
+
+	// Touch sets the time to live of the record under key without
+	// changing its data or version. It returns ErrNotFound if the record
+	// is gone.
+	Touch(ctx context.Context, key string, ttl time.Duration) error
+
+	// Delete removes the record under key. Deleting a missing record is
+	// not an error.
+	Delete(ctx context.Context, key string) error
+}
