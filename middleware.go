@@ -1,0 +1,135 @@
+package session
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+)
+
+// Middleware returns next wrapped so that its handlers can use
+// m.From(r). It attaches a lazy session to each request and commits it
+// exactly once: just before the response header is written (the first
+// WriteHeader, Write, ReadFrom, Flush or Hijack) or when next returns
+// without writing, whichever is first. If the commit fails, the response
+// is replaced by Config.ErrorHandler's, and the handler's later writes
+// fail. A handler that panics commits nothing.
+//
+// The response writer given to next forwards Flush, Hijack and ReadFrom,
+// and unwraps (Unwrap) for http.ResponseController.
+func (m *Manager[T]) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := &Session[T]{m: m}
+		r = r.WithContext(context.WithValue(r.Context(), m, s))
+		s.req = r
+		s.rw = responseWriter[T]{w: w, s: s}
+		next.ServeHTTP(&s.rw, r)
+		s.rw.commit()
+	})
+}
+
+// responseWriter commits the session before the response header goes out.
+// It lives inside Session to save an allocation per request.
+type responseWriter[T any] struct {
+	w         http.ResponseWriter
+	s         *Session[T]
+	attempted bool  // commit ran
+	failed    error // commit failed; the error response was written
+}
+
+// errReplaced is returned by writes after a failed commit replaced the
+// response.
+var errReplaced = errors.New("session: response replaced after the session commit failed")
+
+// commit commits the session if that has not been tried yet, and reports
+// whether the handler's response may go on.
+func (rw *responseWriter[T]) commit() bool {
+	if rw.attempted {
+		return rw.failed == nil
+	}
+	rw.attempted = true
+	h := rw.w.Header()
+	if err := rw.s.commit(h); err != nil {
+		rw.failed = err
+		clear(h)
+		rw.s.m.onError(rw.w, rw.s.req, err)
+		return false
+	}
+	return true
+}
+
+func (rw *responseWriter[T]) writeErr() error {
+	return fmt.Errorf("%w: %w", errReplaced, rw.failed)
+}
+
+// Header returns the header map of the underlying writer.
+func (rw *responseWriter[T]) Header() http.Header { return rw.w.Header() }
+
+// WriteHeader commits the session, then writes the header. Informational
+// (1xx) headers other than 101 pass through without committing.
+func (rw *responseWriter[T]) WriteHeader(code int) {
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		if rw.failed == nil {
+			rw.w.WriteHeader(code)
+		}
+		return
+	}
+	if rw.commit() {
+		rw.w.WriteHeader(code)
+	}
+}
+
+// Write commits the session, then writes p.
+func (rw *responseWriter[T]) Write(p []byte) (int, error) {
+	if !rw.commit() {
+		return 0, rw.writeErr()
+	}
+	return rw.w.Write(p)
+}
+
+// ReadFrom commits the session, then copies src to the underlying writer,
+// using its io.ReaderFrom (sendfile) when it has one.
+func (rw *responseWriter[T]) ReadFrom(src io.Reader) (int64, error) {
+	if !rw.commit() {
+		return 0, rw.writeErr()
+	}
+	if rf, ok := rw.w.(io.ReaderFrom); ok {
+		return rf.ReadFrom(src)
+	}
+	return io.Copy(writerOnly{rw.w}, src)
+}
+
+// writerOnly hides every method but Write, so io.Copy cannot recurse into
+// ReadFrom.
+type writerOnly struct{ io.Writer }
+
+// Flush commits the session, then flushes the underlying writer if it
+// can.
+func (rw *responseWriter[T]) Flush() {
+	_ = rw.FlushError()
+}
+
+// FlushError is Flush reporting errors; http.ResponseController calls it.
+func (rw *responseWriter[T]) FlushError() error {
+	if !rw.commit() {
+		return rw.writeErr()
+	}
+	return http.NewResponseController(rw.w).Flush()
+}
+
+// Hijack commits the session, then hijacks the connection if the
+// underlying writer can. Headers set by the commit (a new session's
+// cookie) are not sent on a hijacked connection; the store is up to date
+// all the same.
+func (rw *responseWriter[T]) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if !rw.commit() {
+		return nil, nil, rw.writeErr()
+	}
+	return http.NewResponseController(rw.w).Hijack()
+}
+
+// Unwrap returns the underlying writer, for http.ResponseController.
+func (rw *responseWriter[T]) Unwrap() http.ResponseWriter { return rw.w }

@@ -1,0 +1,183 @@
+package session_test
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httptrace"
+	"net/textproto"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/typedsession/session"
+)
+
+// server runs mgr's middleware around h on a real HTTP server.
+func server(t *testing.T, mgr *session.Manager[UserSession], h http.HandlerFunc) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(mgr.Middleware(h))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestStreamingWithFlush(t *testing.T) {
+	h := newHarness(t, session.Config{})
+	second := make(chan struct{})
+	srv := server(t, h.mgr, func(w http.ResponseWriter, r *http.Request) {
+		s := h.mgr.From(r)
+		_ = s.Set(UserSession{UserID: "streamer"})
+		_, _ = io.WriteString(w, "first\n")
+		w.(http.Flusher).Flush()
+		<-second
+		_, _ = io.WriteString(w, "second\n")
+	})
+	res, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if sessionCookie(t, res, "session") == nil {
+		t.Error("no cookie on a streamed response")
+	}
+	br := bufio.NewReader(res.Body)
+	line, err := br.ReadString('\n')
+	if err != nil || line != "first\n" {
+		t.Fatalf("first chunk %q, %v", line, err)
+	}
+	close(second) // the first chunk arrived before the handler went on
+	rest, _ := io.ReadAll(br)
+	if string(rest) != "second\n" {
+		t.Errorf("rest %q", rest)
+	}
+}
+
+func TestResponseControllerThroughWrapper(t *testing.T) {
+	h := newHarness(t, session.Config{})
+	srv := server(t, h.mgr, func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		if err := rc.SetWriteDeadline(time.Now().Add(time.Minute)); err != nil {
+			t.Errorf("SetWriteDeadline through the wrapper: %v", err)
+		}
+		if err := rc.EnableFullDuplex(); err != nil {
+			t.Errorf("EnableFullDuplex through the wrapper: %v", err)
+		}
+		_ = h.mgr.From(r).Set(UserSession{UserID: "ada"})
+		if err := rc.Flush(); err != nil {
+			t.Errorf("Flush through the controller: %v", err)
+		}
+	})
+	res, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if sessionCookie(t, res, "session") == nil {
+		t.Error("no cookie")
+	}
+}
+
+func TestInformationalHeaderDoesNotCommit(t *testing.T) {
+	h := newHarness(t, session.Config{})
+	srv := server(t, h.mgr, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		if err := h.mgr.From(r).Set(UserSession{UserID: "ada"}); err != nil {
+			t.Errorf("Set after 103 Early Hints: %v", err)
+		}
+	})
+	var informational int
+	trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, _ textproto.MIMEHeader) error {
+		informational = code
+		return nil
+	}}
+	req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(t.Context(), trace), http.MethodGet, srv.URL, nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if informational != http.StatusEarlyHints {
+		t.Errorf("client saw 1xx %d, want 103", informational)
+	}
+	if sessionCookie(t, res, "session") == nil {
+		t.Error("no session cookie on the final response after a 103")
+	}
+}
+
+func TestHijackCommitsFirst(t *testing.T) {
+	h := newHarness(t, session.Config{})
+	cookie := h.login(UserSession{UserID: "ada"})
+	srv := server(t, h.mgr, func(w http.ResponseWriter, r *http.Request) {
+		_ = h.mgr.From(r).Update(func(u *UserSession) error { u.Visits = 7; return nil })
+		conn, buf, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Errorf("Hijack: %v", err)
+			return
+		}
+		defer conn.Close()
+		_, _ = buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+		_ = buf.Flush()
+	})
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	req.Header.Set("Cookie", cookie)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if string(body) != "ok" {
+		t.Errorf("hijacked body %q", body)
+	}
+	if u, _ := h.get(cookie); u.Visits != 7 {
+		t.Errorf("visits = %d: the change was not committed before the hijack", u.Visits)
+	}
+}
+
+func TestReadFromCommitsAndCopies(t *testing.T) {
+	h := newHarness(t, session.Config{})
+	srv := server(t, h.mgr, func(w http.ResponseWriter, r *http.Request) {
+		_ = h.mgr.From(r).Set(UserSession{UserID: "ada"})
+		n, err := w.(io.ReaderFrom).ReadFrom(strings.NewReader(strings.Repeat("x", 100000)))
+		if err != nil || n != 100000 {
+			t.Errorf("ReadFrom = %d, %v", n, err)
+		}
+	})
+	res, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if len(body) != 100000 || sessionCookie(t, res, "session") == nil {
+		t.Errorf("body %d bytes, cookies %v", len(body), res.Header.Values("Set-Cookie"))
+	}
+}
+
+func TestSetCookieVisibleToBrowserClient(t *testing.T) {
+	// A real client with a cookie jar, over plain HTTP on loopback:
+	// Secure cookies are still sent back to 127.0.0.1 only by browsers,
+	// so this manager is Insecure for the Go client's jar.
+	h := newHarness(t, session.Config{Cookie: session.CookieConfig{Insecure: true}})
+	srv := server(t, h.mgr, func(w http.ResponseWriter, r *http.Request) {
+		s := h.mgr.From(r)
+		_ = s.Update(func(u *UserSession) error { u.Visits++; return nil })
+		u, _, _ := s.Get()
+		_, _ = io.WriteString(w, strings.Repeat("v", u.Visits))
+	})
+	client := srv.Client()
+	client.Jar = newJar(t)
+	for want := 1; want <= 3; want++ {
+		res, err := client.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if len(body) != want {
+			t.Errorf("visit %d: body %q", want, body)
+		}
+	}
+}
