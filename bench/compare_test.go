@@ -1,0 +1,232 @@
+package bench
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+	scsmem "github.com/alexedwards/scs/v2/memstore"
+	"github.com/gorilla/sessions"
+
+	"github.com/typedsession/session"
+	"github.com/typedsession/session/backend/memstore"
+	"github.com/typedsession/session/codec"
+)
+
+// UserSession is the data every library keeps: an ID, two roles, three
+// cart items and a counter.
+type UserSession struct {
+	UserID string   `json:"user_id"`
+	Roles  []string `json:"roles"`
+	Cart   []string `json:"cart"`
+	Visits int      `json:"visits"`
+}
+
+var user = UserSession{
+	UserID: "user-4711",
+	Roles:  []string{"customer", "beta"},
+	Cart:   []string{"sku-1", "sku-2", "sku-3"},
+	Visits: 12,
+}
+
+const (
+	idle     = 30 * time.Minute
+	lifetime = 12 * time.Hour
+)
+
+// writer is a minimal reusable ResponseWriter, so that the figures measure
+// the session libraries rather than httptest.ResponseRecorder.
+type writer struct {
+	h    http.Header
+	code int
+}
+
+func (w *writer) Header() http.Header         { return w.h }
+func (w *writer) WriteHeader(code int)        { w.code = code }
+func (w *writer) Write(p []byte) (int, error) { return len(p), nil }
+
+// cookieOf runs one request through h and returns the "name=value" of the
+// cookie it sets.
+func cookieOf(tb testing.TB, h http.Handler) string {
+	tb.Helper()
+	w := &writer{h: make(http.Header)}
+	req, _ := http.NewRequest(http.MethodGet, "http://example.com/", nil)
+	h.ServeHTTP(w, req)
+	cookie, _, _ := strings.Cut(w.h.Get("Set-Cookie"), ";")
+	if cookie == "" {
+		tb.Fatalf("no cookie set (status %d)", w.code)
+	}
+	return cookie
+}
+
+// run serves b.N requests carrying cookie through h. Each request is a
+// fresh shallow copy of one template (one allocation, in every benchmark
+// alike), because gorilla/sessions caches its decoded session in the
+// *http.Request it is given and would otherwise decode only once.
+func run(b *testing.B, h http.Handler, cookie string) {
+	b.Helper()
+	tmpl, _ := http.NewRequest(http.MethodGet, "http://example.com/", nil)
+	if cookie != "" {
+		tmpl.Header.Set("Cookie", cookie)
+	}
+	w := &writer{h: make(http.Header)}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		w.code = 0
+		req := new(http.Request)
+		*req = *tmpl
+		h.ServeHTTP(w, req)
+	}
+	if w.code >= 400 {
+		b.Fatalf("status %d", w.code)
+	}
+}
+
+// The request kinds every library is measured on.
+type kind int
+
+const (
+	readOnly kind = iota // read the session, change nothing
+	write                // increment the counter
+	unused               // the visitor has a session, the handler ignores it
+)
+
+var kinds = []struct {
+	name string
+	kind kind
+}{{"ReadOnly", readOnly}, {"Write", write}, {"Unused", unused}}
+
+func BenchmarkBaseline(b *testing.B) {
+	run(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+	}), "")
+}
+
+func BenchmarkTypedSession(b *testing.B) {
+	for _, c := range []codec.Codec{codec.MsgPack, codec.JSON} {
+		for _, k := range kinds {
+			b.Run(c.Name()+"/"+k.name, func(b *testing.B) {
+				store := memstore.New()
+				defer store.Close()
+				mgr, err := session.New[UserSession](store, session.Config{Codec: c, IdleTimeout: idle, Lifetime: lifetime})
+				if err != nil {
+					b.Fatal(err)
+				}
+				cookie := cookieOf(b, mgr.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if err := mgr.From(r).Set(user); err != nil {
+						b.Fatal(err)
+					}
+				})))
+				run(b, mgr.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					s := mgr.From(r)
+					switch k.kind {
+					case readOnly:
+						u, ok, err := s.Get()
+						if err != nil || !ok || u.UserID == "" || len(u.Cart) != 3 {
+							b.Fatalf("Get = %v %v", ok, err)
+						}
+					case write:
+						if err := s.Update(func(u *UserSession) error { u.Visits++; return nil }); err != nil {
+							b.Fatal(err)
+						}
+					}
+					w.WriteHeader(http.StatusOK)
+				})), cookie)
+			})
+		}
+	}
+}
+
+// BenchmarkSCS measures alexedwards/scs v2 with its memory store and an
+// idle timeout, the configuration that matches ours.
+func BenchmarkSCS(b *testing.B) {
+	for _, k := range kinds {
+		b.Run(k.name, func(b *testing.B) {
+			store := scsmem.NewWithCleanupInterval(time.Hour)
+			defer store.StopCleanup()
+			sm := scs.New()
+			sm.Store = store
+			sm.IdleTimeout = idle
+			sm.Lifetime = lifetime
+			cookie := cookieOf(b, sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				ctx := r.Context()
+				sm.Put(ctx, "user_id", user.UserID)
+				sm.Put(ctx, "roles", user.Roles)
+				sm.Put(ctx, "cart", user.Cart)
+				sm.Put(ctx, "visits", user.Visits)
+			})))
+			run(b, sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				ctx := r.Context()
+				switch k.kind {
+				case readOnly:
+					u := UserSession{
+						UserID: sm.GetString(ctx, "user_id"),
+						Visits: sm.GetInt(ctx, "visits"),
+					}
+					u.Roles, _ = sm.Get(ctx, "roles").([]string)
+					u.Cart, _ = sm.Get(ctx, "cart").([]string)
+					if u.UserID == "" || len(u.Cart) != 3 {
+						b.Fatalf("scs read %+v", u)
+					}
+				case write:
+					sm.Put(ctx, "visits", sm.GetInt(ctx, "visits")+1)
+				}
+				w.WriteHeader(http.StatusOK)
+			})), cookie)
+		})
+	}
+}
+
+// BenchmarkGorilla measures gorilla/sessions with its signed cookie store
+// (the whole session in the cookie, so no server-side store at all).
+func BenchmarkGorilla(b *testing.B) {
+	for _, k := range kinds {
+		b.Run(k.name, func(b *testing.B) {
+			store := sessions.NewCookieStore([]byte("0123456789abcdef0123456789abcdef"))
+			store.Options.HttpOnly = true
+			store.Options.Secure = true
+			store.Options.SameSite = http.SameSiteLaxMode
+			cookie := cookieOf(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				s, _ := store.Get(r, "session")
+				s.Values["user_id"] = user.UserID
+				s.Values["roles"] = user.Roles
+				s.Values["cart"] = user.Cart
+				s.Values["visits"] = user.Visits
+				if err := s.Save(r, w); err != nil {
+					b.Fatal(err)
+				}
+			}))
+			run(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if k.kind == unused {
+					w.WriteHeader(http.StatusOK)
+					return
+				}
+				s, err := store.Get(r, "session")
+				if err != nil {
+					b.Fatal(err)
+				}
+				switch k.kind {
+				case readOnly:
+					u := UserSession{}
+					u.UserID, _ = s.Values["user_id"].(string)
+					u.Roles, _ = s.Values["roles"].([]string)
+					u.Cart, _ = s.Values["cart"].([]string)
+					u.Visits, _ = s.Values["visits"].(int)
+					if u.UserID == "" || len(u.Cart) != 3 {
+						b.Fatalf("gorilla read %+v", u)
+					}
+				case write:
+					v, _ := s.Values["visits"].(int)
+					s.Values["visits"] = v + 1
+					if err := s.Save(r, w); err != nil {
+						b.Fatal(err)
+					}
+				}
+				w.WriteHeader(http.StatusOK)
+			}), cookie)
+		})
+	}
+}

@@ -1,0 +1,17 @@
+module github.com/typedsession/session/bench
+
+go 1.25
+
+replace github.com/typedsession/session => ../
+
+require (
+	github.com/alexedwards/scs/v2 v2.9.0
+	github.com/gorilla/sessions v1.4.0
+	github.com/typedsession/session v0.0.0-00010101000000-000000000000
+)
+
+require (
+	github.com/gorilla/securecookie v1.1.2 // indirect
+	github.com/vmihailenco/msgpack/v5 v5.4.1 // indirect
+	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
+)
