@@ -117,7 +117,7 @@ func (p *probeStore) reset() {
 
 // harness is a manager on a memory store with a fake clock shared by both.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	clock *fakeclock.Clock
 	mem   *memstore.Store
 	store *probeStore
@@ -144,7 +144,7 @@ func (b *syncBuffer) String() string {
 
 var epoch = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 
-func newHarness(t *testing.T, cfg session.Config) *harness {
+func newHarness(t testing.TB, cfg session.Config) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: fakeclock.New(epoch), logs: &syncBuffer{}}
 	h.mem = memstore.New(memstore.WithClock(h.clock.Now))
@@ -222,7 +222,7 @@ func (h *harness) get(cookie string) (UserSession, bool) {
 }
 
 // sessionCookie returns the response's Set-Cookie for name, or nil.
-func sessionCookie(t *testing.T, res *http.Response, name string) *http.Cookie {
+func sessionCookie(t testing.TB, res *http.Response, name string) *http.Cookie {
 	t.Helper()
 	var found *http.Cookie
 	for _, c := range res.Cookies() {
