@@ -100,25 +100,31 @@ func (s *Session[T]) ttlFor(now, dead time.Time) time.Duration {
 	return max(min(s.m.idle, dead.Sub(now)), time.Millisecond)
 }
 
-// create stores the session under a new ID and sets the cookie. A new
-// session's lifetime starts now.
+// create stores the session under a new ID and sets the cookie.
 func (s *Session[T]) create(ctx context.Context, h http.Header, now time.Time) error {
-	created, dead := now, now.Add(s.m.lifetime)
-	p, err := s.payload()
+	tok, key, dead, err := s.storeNew(ctx, now)
 	if err != nil {
 		return err
 	}
-	rec, err := s.record(created, dead, p)
-	if err != nil {
-		return err
-	}
-	tok, key, err := s.createRecord(ctx, rec, s.ttlFor(now, dead))
-	if err != nil {
-		return err
-	}
-	s.adopt(tok, key, created, dead)
+	s.adopt(tok, key, now, dead)
 	s.m.setCookie(h, tok, dead, now)
 	return nil
+}
+
+// storeNew stores the current data under a fresh ID, as a session whose
+// lifetime starts now, and returns the ID, its key and the deadline.
+func (s *Session[T]) storeNew(ctx context.Context, now time.Time) (tok, key string, dead time.Time, err error) {
+	dead = now.Add(s.m.lifetime)
+	p, err := s.payload()
+	if err != nil {
+		return "", "", dead, err
+	}
+	rec, err := s.record(now, dead, p)
+	if err != nil {
+		return "", "", dead, err
+	}
+	tok, key, err = s.createRecord(ctx, rec, s.ttlFor(now, dead))
+	return tok, key, dead, err
 }
 
 // createRecord stores rec under a fresh ID, retrying on a collision.
@@ -160,16 +166,7 @@ func (s *Session[T]) renewID(ctx context.Context, h http.Header, now time.Time) 
 		return err
 	}
 	oldKey := s.key
-	created, dead := now, now.Add(s.m.lifetime)
-	p, err := s.payload()
-	if err != nil {
-		return err
-	}
-	rec, err := s.record(created, dead, p)
-	if err != nil {
-		return err
-	}
-	tok, key, err := s.createRecord(ctx, rec, s.ttlFor(now, dead))
+	tok, key, dead, err := s.storeNew(ctx, now)
 	if err != nil {
 		return err
 	}
@@ -178,7 +175,7 @@ func (s *Session[T]) renewID(ctx context.Context, h http.Header, now time.Time) 
 		_ = s.m.store.Delete(ctx, key)
 		return fmt.Errorf("session: renew: retire old ID: %w", err)
 	}
-	s.adopt(tok, key, created, dead)
+	s.adopt(tok, key, now, dead)
 	s.m.setCookie(h, tok, dead, now)
 	return nil
 }
