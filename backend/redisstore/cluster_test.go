@@ -1,0 +1,185 @@
+package redisstore_test
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/typedsession/session/backend/backendtest"
+	"github.com/typedsession/session/backend/redisstore"
+)
+
+// TestCluster runs the conformance suite, and a test of keys spread over
+// every slot range, on a real three-node Redis Cluster started on
+// loopback ports for the test (redis-server and redis-cli must be
+// installed). miniredis cannot catch a command that spans hash slots; this
+// test does. Run it alone with: go test -run Cluster ./backend/redisstore/
+func TestCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Redis Cluster and sleeps for several seconds")
+	}
+	c, nodes := startCluster(t, 3)
+
+	t.Run("Conformance", func(t *testing.T) {
+		backendtest.Run(t, func(t *testing.T) backendtest.Harness {
+			return backendtest.Harness{Store: redisstore.New(c), Advance: time.Sleep}
+		})
+	})
+
+	t.Run("ManyKeys", func(t *testing.T) {
+		testManyKeys(t, c, nodes)
+	})
+}
+
+// testManyKeys creates, reads, updates, touches and deletes enough keys to
+// land on every node, and checks that every node held some.
+func testManyKeys(t *testing.T, c *redis.ClusterClient, nodes []*redisProc) {
+	const n = 2000
+	ctx := context.Background()
+	s := redisstore.New(c, redisstore.WithPrefix("many:"))
+	keys := make([]string, n)
+	versions := make([]uint64, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("key-%d", i)
+	}
+	parallel(t, n, func(i int) error {
+		v, err := s.Create(ctx, keys[i], []byte(keys[i]), time.Minute)
+		versions[i] = v
+		return err
+	})
+
+	// Every node holds a share of the keys.
+	for _, node := range nodes {
+		if size := countKeys(t, node.addr(), "many:*"); size < n/10 {
+			t.Errorf("node %s holds %d of %d keys; the keys are not spread over the cluster", node.addr(), size, n)
+		}
+	}
+
+	parallel(t, n, func(i int) error {
+		rec, err := s.Load(ctx, keys[i])
+		if err != nil {
+			return err
+		}
+		if string(rec.Data) != keys[i] || rec.Version != versions[i] {
+			return fmt.Errorf("Load %s: got (%q, %d), want (%q, %d)", keys[i], rec.Data, rec.Version, keys[i], versions[i])
+		}
+		if versions[i], err = s.Update(ctx, keys[i], versions[i], []byte("updated"), time.Minute); err != nil {
+			return err
+		}
+		if err := s.Touch(ctx, keys[i], time.Hour); err != nil {
+			return err
+		}
+		rec, err = s.Load(ctx, keys[i])
+		if err != nil {
+			return err
+		}
+		if string(rec.Data) != "updated" || rec.Version != versions[i] || rec.TTL <= time.Minute {
+			return fmt.Errorf("Load %s after Update and Touch: got (%q, %d, %v)", keys[i], rec.Data, rec.Version, rec.TTL)
+		}
+		return s.Delete(ctx, keys[i])
+	})
+
+	for _, node := range nodes {
+		if size := countKeys(t, node.addr(), "many:*"); size != 0 {
+			t.Errorf("node %s: %d keys left after deleting them all", node.addr(), size)
+		}
+	}
+}
+
+// countKeys returns the number of keys matching pattern on one node.
+func countKeys(t *testing.T, addr, pattern string) int {
+	t.Helper()
+	nc := redis.NewClient(&redis.Options{Addr: addr})
+	defer nc.Close()
+	keys, err := nc.Keys(context.Background(), pattern).Result()
+	if err != nil {
+		t.Fatalf("KEYS on %s: %v", addr, err)
+	}
+	return len(keys)
+}
+
+// parallel runs fn(0) ... fn(n-1) on 16 goroutines and reports errors.
+func parallel(t *testing.T, n int, fn func(i int) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range 16 {
+		wg.Go(func() {
+			for i := range next {
+				if err := fn(i); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+}
+
+// startCluster starts an n-node Redis Cluster without replicas on loopback
+// ports, waits until every node reports cluster_state:ok, and returns a
+// client of it and the nodes. Everything is stopped at cleanup.
+func startCluster(t *testing.T, n int) (*redis.ClusterClient, []*redisProc) {
+	t.Helper()
+	server, cli := redisBinaries(t)
+	dir := t.TempDir()
+	var nodes []*redisProc
+	var addrs []string
+	for _, port := range freePorts(t, n) {
+		conf := fmt.Sprintf("%s/nodes-%d.conf", dir, port)
+		p := startRedis(t, server, dir, port,
+			"--cluster-enabled", "yes",
+			"--cluster-config-file", conf,
+			"--cluster-node-timeout", "5000")
+		nodes = append(nodes, p)
+		addrs = append(addrs, p.addr())
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	args := append([]string{"--cluster", "create"}, addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("redis-cli %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+
+	// The nodes agree on the slots a few seconds after create returns.
+	deadline := time.Now().Add(30 * time.Second)
+	for _, p := range nodes {
+		nc := redis.NewClient(&redis.Options{Addr: p.addr()})
+		for {
+			info, err := nc.ClusterInfo(ctx).Result()
+			if err == nil && strings.Contains(info, "cluster_state:ok") &&
+				strings.Contains(info, "cluster_slots_ok:16384") &&
+				strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(n)) {
+				break
+			}
+			if time.Now().After(deadline) {
+				_ = nc.Close()
+				t.Fatalf("node %s: no cluster_state:ok within 30s (%v):\n%s\nlog:\n%s", p.addr(), err, info, p.logTail())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		_ = nc.Close()
+	}
+
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	t.Cleanup(func() { _ = c.Close() })
+	if err := c.ForEachShard(ctx, func(ctx context.Context, sc *redis.Client) error {
+		return sc.Ping(ctx).Err()
+	}); err != nil {
+		t.Fatalf("cluster client: %v", err)
+	}
+	return c, nodes
+}

@@ -1,0 +1,481 @@
+// Package redisstore is a backend.Store on Redis, through a go-redis v9
+// client: a single node (*redis.Client), a Sentinel failover client
+// (redis.NewFailoverClient or redis.NewFailoverClusterClient) or a Redis
+// Cluster (*redis.ClusterClient), all through redis.UniversalClient.
+//
+// # Record layout
+//
+// Each record is one Redis string under the key prefix+key (prefix "s:"
+// unless WithPrefix says otherwise): an 8-byte big-endian version followed
+// by the caller's data, with the record's time to live as the key's
+// expiry. Data and version live in one key, so every operation is a single
+// command on a single key: atomic on its own, and Cluster-safe (no
+// multi-key command ever crosses a hash slot). Do not put a hash tag
+// ("{...}") in the prefix: it would send every session to one Cluster slot.
+//
+// # Versions
+//
+// Every Create and Update stores a fresh random, nonzero 64-bit version
+// drawn from math/rand/v2 (a ChaCha8 generator per thread, seeded from the
+// operating system), never the version it replaces. Versions are not
+// counted per key, because a counter kept in the record would restart when
+// a key is deleted or expires and is created again, and a request still
+// holding a version of the old record could then overwrite the new one.
+// Random versions rely on nothing surviving: a stale compare-and-set can
+// succeed only if the current version of the key happens to equal the stale
+// one, which has probability 2^-64 per attempt whatever the history of the
+// key, the number of processes or their clocks. At a million stale writes a
+// second for a century (3*10^15 attempts) the chance of a single wrong match
+// is below 2*10^-4. A version built from the clock (milliseconds plus a few
+// random bits) would have fewer random bits per millisecond and would trust
+// the clocks of every application server to agree and never step back.
+//
+// # Commands and round trips
+//
+// Every method is one round trip (one command):
+//
+//	Load    EVALSHA of a script doing GET and PTTL (atomic: data, version
+//	        and remaining time to live of one state of the record)
+//	Create  SET key value NX PX ttl (ErrExists when SET NX declines)
+//	Update  EVALSHA of a script: GETRANGE key 0 7 compares the version,
+//	        then SET key value PX ttl; a missing key is never recreated
+//	Touch   PEXPIRE key ttl (0 for a missing key: ErrNotFound)
+//	Delete  UNLINK key
+//
+// Scripts run on the primary that owns the key, even through a cluster
+// client that sends read-only commands to replicas (ReadOnly,
+// RouteByLatency, RouteRandomly), so Load always sees the latest write, as
+// compare-and-set needs.
+//
+// Through the session manager, a request that never touches its session
+// costs no round trip, a read-only request one (Load; plus a PEXPIRE at
+// most once per IdleTimeout/10 per session, when the idle timeout is due
+// for an extension), a modifying request two (Load, then Update), a new
+// session one (Create) and a logout one (Delete).
+//
+// The scripts are run with redis.Script.Run: EVALSHA, falling back to EVAL
+// (a second round trip) the first time a server has not cached a script,
+// for example after it restarted or failed over. Times to live are sent in
+// whole milliseconds, rounded up; the shortest is 1 ms. The server needs
+// Redis 4.0 or later (UNLINK) with scripting; Valkey and other servers
+// speaking the same commands work too.
+//
+// go-redis retries a command whose connection failed (Options.MaxRetries).
+// A retried Update whose first attempt was applied recognises its own new
+// version and reports success instead of a conflict, so the manager does
+// not replay the change twice. A retried Create whose first attempt was
+// applied reports backend.ErrExists; the manager then stores the session
+// under a fresh ID and the first record, which nobody holds the ID of,
+// expires with its time to live. Load, Touch and Delete are idempotent.
+//
+// # Errors
+//
+// Load, Update and Touch of a missing or expired record return
+// backend.ErrNotFound, Create of a live one backend.ErrExists, Update with a
+// different version backend.ErrConflict; redis.Nil never leaves the
+// package. Other failures are classified as follows:
+//
+//   - The caller's context ended (cancelled or past its deadline) before
+//     a reply came: the error wraps ctx.Err(), and not
+//     backend.ErrUnavailable.
+//   - No reply (connection refused or reset, EOF, dial or I/O timeout,
+//     no pooled connection within PoolTimeout, client closed): the error
+//     wraps backend.ErrUnavailable.
+//   - A server error reply that means "not now": LOADING, BUSY,
+//     CLUSTERDOWN, TRYAGAIN, MASTERDOWN, READONLY, OOM, MISCONF,
+//     NOREPLICAS and "ERR max number of clients reached". The error wraps
+//     backend.ErrUnavailable and the go-redis error (redis.Error).
+//   - Any other server error reply (WRONGTYPE, NOAUTH, WRONGPASS, NOPERM,
+//     MOVED to a client that is not a cluster client, unknown command...)
+//     and a value under the prefix that is not a record: a plain error,
+//     because retrying will not help; these are misconfigurations.
+//
+// Unavailable errors are transient: the server is down, unreachable,
+// starting, failing over or out of memory, and the application should
+// answer 503 rather than treat the visitor as logged out. Errors from a
+// context that ended are the caller's own doing and are not reported as
+// the store being unavailable (a handler that wants 503 for a missed
+// deadline tests for context.DeadlineExceeded as well). A context error
+// appears in an error's chain only if the caller's context has ended: when
+// go-redis reports its own dial timeout as a context error while the
+// caller's context is live, the error wraps backend.ErrUnavailable and
+// carries the cause as text only.
+//
+// # Contexts
+//
+// Every method checks its context before sending anything, so an ended
+// context costs no round trip, and the context bounds the wait for a
+// pooled connection. go-redis applies a context's deadline to the socket
+// only if the client was created with ContextTimeoutEnabled; otherwise a
+// command already sent runs until it completes or the client's
+// ReadTimeout/WriteTimeout expires, and the error then wraps ctx.Err() if
+// the context ended meanwhile. Set short client timeouts (and
+// ContextTimeoutEnabled) to bound how long a request can wait for a
+// stalled server. A write that fails with a context error may or may not
+// have been applied.
+//
+// The Store does not own the client: closing it is the caller's business.
+package redisstore
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/typedsession/session/backend"
+)
+
+// DefaultPrefix is prepended to every key unless WithPrefix says otherwise.
+const DefaultPrefix = "s:"
+
+// versionLen is the size of the version at the start of a stored value.
+const versionLen = 8
+
+// loadSrc returns 0 for a missing key, else the stored value and its
+// remaining time to live in milliseconds (-1: no expiry), read atomically.
+const loadSrc = `local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+return {v, redis.call('PTTL', KEYS[1])}`
+
+// updateSrc replaces the value of KEYS[1] with ARGV[2] and sets its time to
+// live to ARGV[3] milliseconds if the value starts with the version
+// ARGV[1] (8 bytes). It returns 1 on success, 0 if the key is missing and
+// -1 if the version differs, and writes nothing unless the version
+// matched. GETRANGE reads only the version, whatever the size of the
+// record, and returns "" for a missing key (stored values are never
+// empty).
+//
+// If the stored version is already the new one (the first 8 bytes of
+// ARGV[2]), this very write was applied by an earlier attempt whose reply
+// was lost and go-redis is retrying it: that is reported as success, not
+// as a conflict that would make the manager replay the change twice. A
+// fresh random version matches a stored one by chance with probability
+// 2^-64.
+const updateSrc = `local cur = redis.call('GETRANGE', KEYS[1], 0, 7)
+if cur == '' then return 0 end
+if cur == ARGV[1] then
+	redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+	return 1
+end
+if cur == string.sub(ARGV[2], 1, 8) then return 1 end
+return -1`
+
+// Operation names used in error messages.
+const (
+	opLoad   = "load"
+	opCreate = "create"
+	opUpdate = "update"
+	opTouch  = "touch"
+	opDelete = "delete"
+)
+
+var (
+	errEmptyKey  = errors.New("redisstore: empty key")
+	errMalformed = errors.New("not a record written by redisstore")
+)
+
+// Option configures a Store created by New.
+type Option func(*config)
+
+type config struct {
+	prefix string
+}
+
+// WithPrefix sets the string prepended to every key (DefaultPrefix if not
+// given), which keeps the sessions apart from other data in the same
+// database. An empty prefix stores the keys as they are. A prefix must not
+// contain a Cluster hash tag ("{...}"), which would put every session in
+// the same slot.
+func WithPrefix(p string) Option {
+	return func(c *config) {
+		c.prefix = p
+	}
+}
+
+// Store is a backend.Store on Redis. It is safe for concurrent use. Create
+// one with New; the zero value is not usable.
+type Store struct {
+	client redis.UniversalClient
+	prefix string
+	load   *redis.Script
+	update *redis.Script
+}
+
+var _ backend.Store = (*Store)(nil)
+
+// New returns a Store that keeps its records through client, which may be
+// a *redis.Client, a Sentinel failover client or a *redis.ClusterClient.
+// New sends nothing to the server. It panics if client is nil.
+func New(client redis.UniversalClient, opts ...Option) *Store {
+	if client == nil {
+		panic("redisstore: New with a nil client")
+	}
+	cfg := config{prefix: DefaultPrefix}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	return &Store{
+		client: client,
+		prefix: cfg.prefix,
+		load:   redis.NewScript(loadSrc),
+		update: redis.NewScript(updateSrc),
+	}
+}
+
+// Load returns the live record stored under key, or backend.ErrNotFound.
+// Record.Data is a fresh copy. Record.TTL is the key's remaining time to
+// live as Redis reports it; a key that has lost its expiry (only something
+// other than this package can do that) reports a TTL of zero, which makes
+// the session manager restore one with Touch.
+func (s *Store) Load(ctx context.Context, key string) (backend.Record, error) {
+	if err := check(ctx, opLoad, key); err != nil {
+		return backend.Record{}, err
+	}
+	res, err := s.load.Run(ctx, s.client, []string{s.prefix + key}).Result()
+	if err != nil {
+		return backend.Record{}, classify(ctx, opLoad, err)
+	}
+	switch r := res.(type) {
+	case int64:
+		if r == 0 {
+			return backend.Record{}, backend.ErrNotFound
+		}
+	case []any:
+		if len(r) != 2 {
+			break
+		}
+		val, ok := r[0].(string)
+		if !ok {
+			break
+		}
+		pttl, ok := r[1].(int64)
+		if !ok {
+			break
+		}
+		if len(val) < versionLen {
+			return backend.Record{}, fmt.Errorf("redisstore: load: %w: a %d-byte value", errMalformed, len(val))
+		}
+		rec := backend.Record{
+			Data:    []byte(val[versionLen:]),
+			Version: parseVersion(val),
+		}
+		if pttl > 0 {
+			rec.TTL = time.Duration(pttl) * time.Millisecond
+		}
+		return rec, nil
+	}
+	return backend.Record{}, fmt.Errorf("redisstore: load: unexpected script reply %T", res)
+}
+
+// Create stores data under key, to expire after ttl, unless a live record
+// is there already, in which case it returns backend.ErrExists and changes
+// nothing.
+func (s *Store) Create(ctx context.Context, key string, data []byte, ttl time.Duration) (uint64, error) {
+	if err := check(ctx, opCreate, key); err != nil {
+		return 0, err
+	}
+	ms, err := millis(opCreate, ttl)
+	if err != nil {
+		return 0, err
+	}
+	v := newVersion(0)
+	val := make([]byte, versionLen+len(data))
+	binary.BigEndian.PutUint64(val, v)
+	copy(val[versionLen:], data)
+	ok, err := s.client.SetNX(ctx, s.prefix+key, val, time.Duration(ms)*time.Millisecond).Result()
+	switch {
+	case err != nil:
+		return 0, classify(ctx, opCreate, err)
+	case !ok:
+		return 0, backend.ErrExists
+	}
+	return v, nil
+}
+
+// Update replaces the record under key with data and sets its time to live
+// to ttl, provided the record is live and its version is version. It
+// returns backend.ErrNotFound if there is no live record (it never creates
+// one) and backend.ErrConflict if the version differs; either way nothing
+// changes.
+func (s *Store) Update(ctx context.Context, key string, version uint64, data []byte, ttl time.Duration) (uint64, error) {
+	if err := check(ctx, opUpdate, key); err != nil {
+		return 0, err
+	}
+	ms, err := millis(opUpdate, ttl)
+	if err != nil {
+		return 0, err
+	}
+	// One buffer: the expected version, then the new value (its version
+	// and data).
+	v := newVersion(version)
+	buf := make([]byte, 2*versionLen+len(data))
+	binary.BigEndian.PutUint64(buf, version)
+	binary.BigEndian.PutUint64(buf[versionLen:], v)
+	copy(buf[2*versionLen:], data)
+	res, err := s.update.Run(ctx, s.client, []string{s.prefix + key},
+		buf[:versionLen], buf[versionLen:], ms).Int64()
+	if err != nil {
+		return 0, classify(ctx, opUpdate, err)
+	}
+	switch res {
+	case 1:
+		return v, nil
+	case 0:
+		return 0, backend.ErrNotFound
+	case -1:
+		return 0, backend.ErrConflict
+	}
+	return 0, fmt.Errorf("redisstore: update: unexpected script reply %d", res)
+}
+
+// Touch sets the time to live of the live record under key to ttl without
+// changing its data or version, or returns backend.ErrNotFound.
+func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error {
+	if err := check(ctx, opTouch, key); err != nil {
+		return err
+	}
+	ms, err := millis(opTouch, ttl)
+	if err != nil {
+		return err
+	}
+	ok, err := s.client.PExpire(ctx, s.prefix+key, time.Duration(ms)*time.Millisecond).Result()
+	switch {
+	case err != nil:
+		return classify(ctx, opTouch, err)
+	case !ok:
+		return backend.ErrNotFound
+	}
+	return nil
+}
+
+// Delete removes the record under key with UNLINK, which frees its memory
+// in the background. Deleting a missing record is not an error.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := check(ctx, opDelete, key); err != nil {
+		return err
+	}
+	if err := s.client.Unlink(ctx, s.prefix+key).Err(); err != nil {
+		return classify(ctx, opDelete, err)
+	}
+	return nil
+}
+
+// newVersion returns a random version that is neither zero nor prev.
+func newVersion(prev uint64) uint64 {
+	for {
+		if v := rand.Uint64(); v != 0 && v != prev {
+			return v
+		}
+	}
+}
+
+// parseVersion decodes the big-endian version at the start of a stored
+// value of at least versionLen bytes.
+func parseVersion(val string) uint64 {
+	var v uint64
+	for i := range versionLen {
+		v = v<<8 | uint64(val[i])
+	}
+	return v
+}
+
+// check validates the arguments every method shares; ctx comes first so
+// that an ended context fails the same way whatever else is wrong.
+func check(ctx context.Context, op, key string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("redisstore: %s: %w", op, err)
+	}
+	if key == "" {
+		return fmt.Errorf("redisstore: %s: %w", op, errEmptyKey)
+	}
+	return nil
+}
+
+// maxMillis is the longest time to live in milliseconds that converts back
+// to a time.Duration (about 292 years).
+const maxMillis = int64(math.MaxInt64 / time.Millisecond)
+
+// millis converts a time to live to whole milliseconds, rounding up.
+func millis(op string, ttl time.Duration) (int64, error) {
+	if ttl <= 0 {
+		return 0, fmt.Errorf("redisstore: %s: ttl %v is not positive", op, ttl)
+	}
+	ms := int64(ttl / time.Millisecond)
+	if ttl%time.Millisecond != 0 && ms < maxMillis {
+		ms++
+	}
+	return ms, nil
+}
+
+// classify turns an error from go-redis into the error a method returns;
+// the package documentation has the table.
+func classify(ctx context.Context, op string, err error) error {
+	if errors.Is(err, redis.Nil) {
+		// Every method handles nil replies; never let one out.
+		return fmt.Errorf("redisstore: %s: unexpected nil reply", op)
+	}
+	var reply redis.Error
+	if errors.As(err, &reply) {
+		// The server answered: its verdict stands whatever ctx says.
+		if unavailableReply(reply.Error()) {
+			return fmt.Errorf("redisstore: %s: %w: %w", op, backend.ErrUnavailable, err)
+		}
+		return fmt.Errorf("redisstore: %s: %w", op, err)
+	}
+	if cerr := ctxErr(ctx); cerr != nil {
+		if errors.Is(err, cerr) {
+			return fmt.Errorf("redisstore: %s: %w", op, err)
+		}
+		return fmt.Errorf("redisstore: %s: %w (%v)", op, cerr, err)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		// go-redis's own timeout (a dial, say), not the caller's context:
+		// keep the context error out of the chain.
+		return fmt.Errorf("redisstore: %s: %w: %v", op, backend.ErrUnavailable, err)
+	}
+	// No reply: the connection failed, timed out or could not be had.
+	return fmt.Errorf("redisstore: %s: %w: %w", op, backend.ErrUnavailable, err)
+}
+
+// ctxErr returns ctx.Err(), or context.DeadlineExceeded if ctx's deadline
+// has passed but its timer has not fired yet: a socket deadline set from
+// the context's (ContextTimeoutEnabled) can expire a moment before the
+// context itself does.
+func ctxErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// unavailableReply reports whether a server error reply means that the
+// server cannot serve the command for now, rather than that the command
+// or the configuration is wrong.
+func unavailableReply(msg string) bool {
+	code, _, _ := strings.Cut(msg, " ")
+	switch code {
+	case "LOADING", // starting: loading the dataset
+		"BUSY",        // running a long script or function
+		"CLUSTERDOWN", // slots not covered or cluster failing
+		"TRYAGAIN",    // slot being migrated or rehashed
+		"MASTERDOWN",  // replica lost its master (replica-serve-stale-data no)
+		"READONLY",    // a write reached a replica, typically during a failover
+		"OOM",         // maxmemory reached without a way to evict
+		"MISCONF",     // writes stopped because snapshots fail
+		"NOREPLICAS":  // min-replicas-to-write not met
+		return true
+	case "ERR":
+		return strings.HasPrefix(msg, "ERR max number of clients reached")
+	}
+	return false
+}
