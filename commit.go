@@ -14,6 +14,10 @@ import (
 	"github.com/typedsession/session/internal/token"
 )
 
+// tombstoneTTL is how long a retired record's tombstone may outlive a
+// failed delete.
+const tombstoneTTL = time.Minute
+
 // maxCreateAttempts bounds retries of Create on an ID collision, which
 // with 256-bit IDs means a broken random source or store.
 const maxCreateAttempts = 3
@@ -152,17 +156,20 @@ func (s *Session[T]) adopt(tok, key string, created, dead time.Time) {
 	s.exists = true
 }
 
-// renewID moves the session to a new ID. It first writes the current
-// data to the old ID with compare-and-set, which replays this request's
-// changes on anything another request committed meanwhile; then it stores
-// the data under the new ID and only then deletes the old record. If the
-// old one cannot be deleted the commit fails, because leaving a retired ID
-// alive defeats the renewal.
+// renewID moves the session to a new ID. It first retires the old record
+// with a compare-and-set write of a tombstone (an envelope whose deadline
+// has passed, holding no data): on a conflict the record is reloaded and
+// this request's changes are replayed on it, so changes other requests
+// committed meanwhile are carried over, and from then on the old ID reads
+// as no session (a planted ID never sees the data of the login that
+// retires it). Then the data is stored under the new ID and the tombstone
+// is deleted; if that fails, the failure is logged and the renewal stands,
+// because the tombstone holds nothing and expires by itself.
 func (s *Session[T]) renewID(ctx context.Context, h http.Header, now time.Time) error {
 	lock := s.m.lockFor(s.key)
 	lock.Lock()
 	defer lock.Unlock()
-	if err := s.updateLocked(ctx, now); err != nil {
+	if err := s.updateLocked(ctx, now, true); err != nil {
 		return err
 	}
 	oldKey := s.key
@@ -171,9 +178,10 @@ func (s *Session[T]) renewID(ctx context.Context, h http.Header, now time.Time) 
 		return err
 	}
 	if err := s.m.store.Delete(ctx, oldKey); err != nil {
-		// Do not leave an orphan that nobody holds the ID of.
-		_ = s.m.store.Delete(ctx, key)
-		return fmt.Errorf("session: renew: retire old ID: %w", err)
+		// The old ID is dead already: its record is a tombstone that
+		// holds nothing and expires by itself.
+		s.m.log.WarnContext(ctx, "session renew: deleting the retired record failed",
+			slog.String("key", logKey(oldKey)), slog.Any("error", err))
 	}
 	s.adopt(tok, key, now, dead)
 	s.m.setCookie(h, tok, dead, now)
@@ -189,10 +197,13 @@ func (s *Session[T]) update(ctx context.Context, now time.Time) error {
 	lock := s.m.lockFor(s.key)
 	lock.Lock()
 	defer lock.Unlock()
-	return s.updateLocked(ctx, now)
+	return s.updateLocked(ctx, now, false)
 }
 
-func (s *Session[T]) updateLocked(ctx context.Context, now time.Time) error {
+// updateLocked is update with the commit lock held. With tombstone set it
+// writes a tombstone instead of the data (see renewID), after the same
+// conflict handling, so that s.value ends up as the merged data.
+func (s *Session[T]) updateLocked(ctx context.Context, now time.Time, tombstone bool) error {
 	p, err := s.payload()
 	if err != nil {
 		return err
@@ -201,11 +212,15 @@ func (s *Session[T]) updateLocked(ctx context.Context, now time.Time) error {
 		if !now.Before(s.dead) {
 			return fmt.Errorf("session: commit: session reached its lifetime: %w: %w", ErrGone, backend.ErrNotFound)
 		}
-		rec, err := s.record(s.created, s.dead, p)
+		created, dead, payload, ttl := s.created, s.dead, p, s.ttlFor(now, s.dead)
+		if tombstone {
+			created, dead, payload, ttl = now, now, nil, tombstoneTTL
+		}
+		rec, err := s.record(created, dead, payload)
 		if err != nil {
 			return err
 		}
-		v, err := s.m.store.Update(ctx, s.key, s.version, rec, s.ttlFor(now, s.dead))
+		v, err := s.m.store.Update(ctx, s.key, s.version, rec, ttl)
 		switch {
 		case err == nil:
 			s.version = v

@@ -38,6 +38,7 @@ type probeStore struct {
 	failLoad  error // returned by Load when set
 	failWrite error // returned by Create, Update, Touch and Delete when set
 	onUpdate  func() error
+	onCreate  func()
 }
 
 type faults struct {
@@ -69,6 +70,12 @@ func (p *probeStore) Create(ctx context.Context, key string, data []byte, ttl ti
 	p.creates.Add(1)
 	if err := p.faults().write; err != nil {
 		return 0, err
+	}
+	p.mu.Lock()
+	hook := p.onCreate
+	p.mu.Unlock()
+	if hook != nil {
+		hook()
 	}
 	return p.Store.Create(ctx, key, data, ttl)
 }

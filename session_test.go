@@ -1,6 +1,7 @@
 package session_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -379,6 +380,64 @@ func TestRenewIDCarriesOverConcurrentChanges(t *testing.T) {
 	if _, ok := h.get(old); ok {
 		t.Error("old ID alive after renewal")
 	}
+}
+
+func TestRenewIDNeverShowsNewDataUnderOldID(t *testing.T) {
+	// Session fixation: an attacker planted old in the victim's browser
+	// and polls it while the victim logs in. The old ID must never read
+	// the logged-in data, not even between the steps of the renewal.
+	h := newHarness(t, session.Config{})
+	planted := h.login(UserSession{UserID: "anonymous"})
+	var seen []UserSession
+	h.store.onCreate = func() {
+		u, ok := h.get(planted)
+		if ok {
+			seen = append(seen, u)
+		}
+	}
+	res := h.do(planted, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
+		_ = s.Set(UserSession{UserID: "victim", Roles: []string{"admin"}})
+		_ = s.RenewID()
+	})
+	h.store.onCreate = nil
+	if len(seen) != 0 {
+		t.Errorf("the planted ID read %+v during the renewal", seen)
+	}
+	if c := sessionCookie(t, res, "session"); c == nil || "session="+c.Value == planted {
+		t.Fatalf("no new ID: %v", res.Header.Values("Set-Cookie"))
+	}
+	if _, ok := h.get(planted); ok {
+		t.Error("the planted ID reads a session after the renewal")
+	}
+}
+
+func TestRenewIDWhenRetiredRecordCannotBeDeleted(t *testing.T) {
+	h := newHarness(t, session.Config{})
+	old := h.login(UserSession{UserID: "ada"})
+	failingDelete := &deleteFails{probeStore: h.store}
+	m, err := session.New[UserSession](failingDelete, session.Config{Now: h.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := serve(m, http.MethodPost, old, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
+		_ = s.RenewID()
+	})
+	c := sessionCookie(t, res, "session")
+	if res.StatusCode != http.StatusOK || c == nil {
+		t.Fatalf("status %d, cookie %v", res.StatusCode, c)
+	}
+	if _, ok := h.get(old); ok {
+		t.Error("old ID alive although its record was replaced by a tombstone")
+	}
+	if u, ok := h.get("session=" + c.Value); !ok || u.UserID != "ada" {
+		t.Errorf("renewed session = %+v, %v", u, ok)
+	}
+}
+
+type deleteFails struct{ *probeStore }
+
+func (d *deleteFails) Delete(context.Context, string) error {
+	return fmt.Errorf("delete refused: %w", backend.ErrUnavailable)
 }
 
 func TestRenewIDRestartsLifetime(t *testing.T) {
