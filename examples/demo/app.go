@@ -1,0 +1,498 @@
+package main
+
+import (
+	"cmp"
+	"crypto/rand"
+	_ "embed"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/typedsession/session"
+	"github.com/typedsession/session/backend"
+	"github.com/typedsession/session/codec"
+	"github.com/typedsession/session/guard"
+)
+
+// UserSession is what the demo keeps per visitor. The json tags serve
+// every codec: msgpack honours them too.
+type UserSession struct {
+	User   string   `json:"user"`
+	Roles  []string `json:"roles"`
+	Cart   []string `json:"cart"`
+	Visits int      `json:"visits"`
+}
+
+// isAdmin is the predicate of GET /admin.
+func isAdmin(u UserSession) bool { return slices.Contains(u.Roles, "admin") }
+
+// forJSON returns u with empty lists as [] rather than null: gob and
+// msgpack give nil slices back for empty ones.
+func (u UserSession) forJSON() UserSession {
+	if u.Roles == nil {
+		u.Roles = []string{}
+	}
+	if u.Cart == nil {
+		u.Cart = []string{}
+	}
+	return u
+}
+
+// Limits of the demo's input.
+const (
+	maxUserLen = 64   // bytes of [A-Za-z0-9_.-]
+	maxItemLen = 64   // characters
+	maxCart    = 100  // items in a cart
+	maxForm    = 4096 // bytes of a form body
+)
+
+// errCartFull is returned by the cart's Update function. It reaches the
+// session's ErrorHandler if the cart fills up between this request's
+// Update and its commit (the function is then replayed on fresher data).
+var errCartFull = fmt.Errorf("the cart holds at most %d items", maxCart)
+
+// appConfig is what newApp needs. Store is required; zero values of the
+// other fields select the session package's defaults.
+type appConfig struct {
+	Store       backend.Store
+	Codec       codec.Codec
+	IdleTimeout time.Duration
+	Lifetime    time.Duration
+	Logger      *slog.Logger
+}
+
+// app holds the demo's handlers and what they share.
+type app struct {
+	mgr  *session.Manager[UserSession]
+	page *template.Template
+	log  *slog.Logger
+}
+
+//go:embed page.html
+var pageHTML string
+
+// newApp returns the demo's HTTP handler: every route of the demo's
+// contract behind the session middleware, CSRF protection and an access
+// log.
+func newApp(cfg appConfig) (http.Handler, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("demo: no session store")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	page, err := template.New("page").Parse(pageHTML)
+	if err != nil {
+		return nil, fmt.Errorf("demo: page template: %w", err)
+	}
+	a := &app{page: page, log: log}
+	a.mgr, err = session.New[UserSession](cfg.Store, session.Config{
+		Codec:        cfg.Codec,
+		IdleTimeout:  cfg.IdleTimeout,
+		Lifetime:     cfg.Lifetime,
+		Logger:       log,
+		ErrorHandler: a.commitFailed,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	// Browsers without a session are sent to the page with the login
+	// form, which takes them back to where they were going.
+	opts := []guard.Option{guard.WithLoginRedirect("/"), guard.WithLogger(log)}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", a.home)
+	mux.HandleFunc("POST /login", a.login)
+	mux.Handle("GET /me", guard.Require(a.mgr, a.me, opts...))
+	mux.Handle("POST /visit", guard.Require(a.mgr, a.visit, opts...))
+	mux.Handle("POST /cart", guard.Require(a.mgr, a.addToCart, opts...))
+	mux.Handle("GET /admin", guard.Allow(a.mgr, isAdmin, a.admin, opts...))
+	mux.HandleFunc("POST /logout", a.logout)
+	mux.HandleFunc("GET /healthz", healthz)
+
+	// Cross-origin POSTs are refused before they reach the session, so
+	// the forms need no CSRF tokens: the browser's Sec-Fetch-Site and
+	// Origin headers say where a request comes from. The SameSite=Lax
+	// cookie alone would not stop a forged login, which needs no cookie.
+	var h http.Handler = a.mgr.Middleware(mux)
+	h = http.NewCrossOriginProtection().Handler(h)
+	return a.accessLog(commonHeaders(h)), nil
+}
+
+// home renders the page: the login form for visitors, the user, their
+// cart and the forms for everyone logged in. It only reads the session.
+func (a *app) home(w http.ResponseWriter, r *http.Request) {
+	u, ok, err := a.mgr.From(r).Get()
+	if err != nil {
+		a.unavailable(w, r, err)
+		return
+	}
+	next, _ := guard.LocalPath(r.URL.Query().Get("next"))
+	a.render(w, http.StatusOK, pageData{LoggedIn: ok, User: u, Admin: isAdmin(u), Next: next})
+}
+
+// pageData is what page.html shows.
+type pageData struct {
+	LoggedIn bool
+	User     UserSession
+	Admin    bool
+	Next     string // where to go after logging in
+	Error    string // a message about the last form sent
+	Nonce    string // the Content-Security-Policy nonce of the style sheet
+}
+
+func (a *app) render(w http.ResponseWriter, status int, d pageData) {
+	nonce, err := newNonce()
+	if err != nil {
+		a.log.Error("demo: CSP nonce", slog.Any("error", err))
+		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
+		return
+	}
+	d.Nonce = nonce
+	var b strings.Builder
+	if err := a.page.Execute(&b, d); err != nil {
+		a.log.Error("demo: rendering the page", slog.Any("error", err))
+		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'nonce-"+nonce+"'; "+
+		"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(b.String()))
+}
+
+func newNonce() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// login starts a fresh session for the user named in the form.
+func (a *app) login(w http.ResponseWriter, r *http.Request) {
+	if !a.parseForm(w, r) {
+		return
+	}
+	user := r.PostFormValue("user")
+	if !validUser(user) {
+		a.badRequest(w, r, "The user name must be 1 to 64 characters from A-Z, a-z, 0-9, '_', '.' and '-'.",
+			pageData{Next: r.PostFormValue("next")})
+		return
+	}
+	roles := []string{}
+	if user == "admin" {
+		roles = []string{"admin"}
+	}
+	data := UserSession{User: user, Roles: roles, Cart: []string{}}
+
+	// Destroy, then Set: the session that existed before the login (if
+	// any) is deleted and the new data goes to a new ID, so no ID and no
+	// data survive a login. Renewing the ID of the old session instead
+	// (Set, then RenewID) would get there too, but would first write the
+	// new user's data under the old ID for a moment; if that ID had been
+	// planted by an attacker (session fixation), the attacker could read
+	// the new session in that moment.
+	s := a.mgr.From(r)
+	if err := s.Destroy(); err != nil {
+		a.sessionFailed(w, r, err)
+		return
+	}
+	if err := s.Set(data); err != nil {
+		a.sessionFailed(w, r, err)
+		return
+	}
+	if prefersHTML(r) {
+		next, ok := guard.LocalPath(r.PostFormValue("next"))
+		if !ok {
+			next = "/"
+		}
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
+	}
+	a.writeJSON(w, http.StatusOK, data)
+}
+
+// validUser reports whether name is 1 to maxUserLen characters from
+// [A-Za-z0-9_.-].
+func validUser(name string) bool {
+	if name == "" || len(name) > maxUserLen {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// me answers the session data. It only reads: no store write.
+func (a *app) me(w http.ResponseWriter, _ *http.Request, u UserSession) {
+	a.writeJSON(w, http.StatusOK, u)
+}
+
+// admin is for users with the admin role.
+func (a *app) admin(w http.ResponseWriter, _ *http.Request, u UserSession) {
+	a.writeJSON(w, http.StatusOK, u)
+}
+
+// visit counts a visit.
+func (a *app) visit(w http.ResponseWriter, r *http.Request, _ UserSession) {
+	err := a.mgr.From(r).Update(func(u *UserSession) error {
+		u.Visits++
+		return nil
+	})
+	if err != nil {
+		a.sessionFailed(w, r, err)
+		return
+	}
+	a.changed(w, r)
+}
+
+// addToCart appends the form's item to the cart.
+func (a *app) addToCart(w http.ResponseWriter, r *http.Request, _ UserSession) {
+	if !a.parseForm(w, r) {
+		return
+	}
+	item := r.PostFormValue("item")
+	if !validItem(item) {
+		a.badRequest(w, r, "An item must be 1 to 64 characters of text.", pageData{})
+		return
+	}
+	err := a.mgr.From(r).Update(func(u *UserSession) error {
+		if len(u.Cart) >= maxCart {
+			return errCartFull
+		}
+		u.Cart = append(u.Cart, item)
+		return nil
+	})
+	switch {
+	case errors.Is(err, errCartFull):
+		a.badRequest(w, r, "The cart is full.", pageData{})
+		return
+	case err != nil:
+		a.sessionFailed(w, r, err)
+		return
+	}
+	a.changed(w, r)
+}
+
+// validItem reports whether item is 1 to maxItemLen characters of valid
+// UTF-8 without control characters.
+func validItem(item string) bool {
+	if item == "" || !utf8.ValidString(item) || utf8.RuneCountInString(item) > maxItemLen {
+		return false
+	}
+	return !strings.ContainsFunc(item, unicode.IsControl)
+}
+
+// logout ends the session. The old cookie is then worthless: its record
+// is deleted from the store.
+func (a *app) logout(w http.ResponseWriter, r *http.Request) {
+	if err := a.mgr.From(r).Destroy(); err != nil {
+		a.sessionFailed(w, r, err)
+		return
+	}
+	if prefersHTML(r) {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// changed answers a request that changed the session: browsers go back to
+// the page, API clients get the session data as stored.
+func (a *app) changed(w http.ResponseWriter, r *http.Request) {
+	if prefersHTML(r) {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	// Writing the header commits the session. If a parallel request of
+	// the same visitor committed first, the commit replays this request's
+	// Update on the fresh data, so read the data after it: the answer
+	// then shows what the store holds, every parallel change included.
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	u, _, err := a.mgr.From(r).Get()
+	if err != nil {
+		return // cannot happen after a commit; the response is out anyway
+	}
+	a.encode(w, u)
+}
+
+func (a *app) writeJSON(w http.ResponseWriter, status int, u UserSession) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	a.encode(w, u)
+}
+
+func (a *app) encode(w http.ResponseWriter, u UserSession) {
+	if err := json.NewEncoder(w).Encode(u.forJSON()); err != nil {
+		a.log.Debug("demo: writing the response", slog.Any("error", err))
+	}
+}
+
+// parseForm reads a form body of at most maxForm bytes; on failure it has
+// answered 400.
+func (a *app) parseForm(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		a.badRequest(w, r, "The form could not be read.", pageData{})
+		return false
+	}
+	return true
+}
+
+// badRequest answers 400: browsers see the page again with the message,
+// other clients get it as problem details or text.
+func (a *app) badRequest(w http.ResponseWriter, r *http.Request, msg string, d pageData) {
+	if prefersHTML(r) {
+		u, ok, err := a.mgr.From(r).Get()
+		if err != nil {
+			a.unavailable(w, r, err)
+			return
+		}
+		d.LoggedIn, d.User, d.Admin, d.Error = ok, u, isAdmin(u), msg
+		d.Next, _ = guard.LocalPath(d.Next)
+		a.render(w, http.StatusBadRequest, d)
+		return
+	}
+	guard.Respond(w, r, guard.Denial{Status: http.StatusBadRequest, Detail: msg})
+}
+
+// sessionFailed answers an error from a session method: the store is
+// unavailable, or (a bug) the session was changed after its commit.
+func (a *app) sessionFailed(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, backend.ErrUnavailable) || r.Context().Err() != nil {
+		a.unavailable(w, r, err)
+		return
+	}
+	a.log.ErrorContext(r.Context(), "demo: session", slog.String("path", r.URL.Path), slog.Any("error", err))
+	guard.Respond(w, r, guard.Denial{Status: http.StatusInternalServerError, Err: err})
+}
+
+// unavailable answers 503 for a store that cannot be reached.
+func (a *app) unavailable(w http.ResponseWriter, r *http.Request, err error) {
+	a.log.ErrorContext(r.Context(), "demo: session store unavailable",
+		slog.String("path", r.URL.Path), slog.Any("error", err))
+	w.Header().Set("Retry-After", "1")
+	w.Header().Set("Cache-Control", "no-store")
+	guard.Respond(w, r, guard.Denial{Status: http.StatusServiceUnavailable, Err: err,
+		Detail: "Sessions cannot be read right now; try again shortly."})
+}
+
+// commitFailed is the session ErrorHandler: it answers a failed commit in
+// the same forms as every other error.
+func (a *app) commitFailed(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, backend.ErrUnavailable):
+		a.unavailable(w, r, err)
+	case errors.Is(err, errCartFull):
+		guard.Respond(w, r, guard.Denial{Status: http.StatusBadRequest, Err: err, Detail: "The cart is full."})
+	case errors.Is(err, session.ErrGone):
+		// Logged out (or logged in again) in another tab meanwhile.
+		guard.Respond(w, r, guard.Denial{Status: http.StatusConflict, Err: err,
+			Detail: "The session ended while this request was running."})
+	default:
+		a.log.ErrorContext(r.Context(), "demo: session commit failed",
+			slog.String("path", r.URL.Path), slog.Any("error", err))
+		guard.Respond(w, r, guard.Denial{Status: http.StatusInternalServerError, Err: err})
+	}
+}
+
+// prefersHTML reports whether the client wants HTML more than JSON, as a
+// browser submitting a form does: then changes answer with a redirect to
+// the page instead of JSON.
+func prefersHTML(r *http.Request) bool {
+	var qJSON, qHTML float64
+	for _, line := range r.Header.Values("Accept") {
+		for rng := range strings.SplitSeq(line, ",") {
+			mt, params, err := mime.ParseMediaType(strings.TrimSpace(rng))
+			if err != nil {
+				continue
+			}
+			q, err := strconv.ParseFloat(cmp.Or(params["q"], "1"), 64)
+			if err != nil {
+				continue
+			}
+			switch mt {
+			case "application/json":
+				qJSON = max(qJSON, q)
+			case "text/html":
+				qHTML = max(qHTML, q)
+			}
+		}
+	}
+	return qHTML > qJSON
+}
+
+// commonHeaders sets the headers every response carries.
+func commonHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// accessLog logs each request at info level.
+func (a *app) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		a.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", cmp.Or(sw.status, http.StatusOK)), slog.Duration("duration", time.Since(start)))
+	})
+}
+
+// statusWriter records the status of a response. Unwrap keeps
+// http.ResponseController working through it.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 && code >= 200 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(p []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(p)
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

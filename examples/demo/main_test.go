@@ -1,0 +1,258 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/typedsession/session/backend"
+)
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestParseConfigDefaults(t *testing.T) {
+	cfg, err := parseConfig(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config{Addr: "127.0.0.1:8080", Backend: "memory", Codec: "msgpack", Idle: 30 * time.Minute, Lifetime: 12 * time.Hour}
+	if cfg != want {
+		t.Errorf("%+v, want %+v", cfg, want)
+	}
+}
+
+func TestParseConfigEnvAndFlags(t *testing.T) {
+	vars := map[string]string{
+		"ADDR": "127.0.0.1:9000", "SESSION_BACKEND": "redis", "SESSION_CODEC": "json",
+		"REDIS_URL": "redis://db:6379/1", "SESSION_SECRET": "s3cret", "SESSION_IDLE": "5m", "SESSION_LIFETIME": "1h",
+	}
+	cfg, err := parseConfig(nil, env(vars), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config{Addr: "127.0.0.1:9000", Backend: "redis", Codec: "json", RedisURL: "redis://db:6379/1",
+		Secret: "s3cret", Idle: 5 * time.Minute, Lifetime: time.Hour}
+	if cfg != want {
+		t.Errorf("from the environment: %+v, want %+v", cfg, want)
+	}
+
+	// Flags win over the environment.
+	cfg, err = parseConfig([]string{"-addr", ":0", "-backend", "memory", "-codec", "gob", "-redis-url", "redis://x",
+		"-secret", "flag", "-idle", "1m", "-lifetime", "2h"}, env(vars), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = config{Addr: ":0", Backend: "memory", Codec: "gob", RedisURL: "redis://x", Secret: "flag", Idle: time.Minute, Lifetime: 2 * time.Hour}
+	if cfg != want {
+		t.Errorf("flags over the environment: %+v, want %+v", cfg, want)
+	}
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"-nope"}, nil, "flag provided but not defined"},
+		{[]string{"extra"}, nil, "unexpected arguments"},
+		{[]string{"-idle", "soon"}, nil, "invalid value"},
+		{[]string{"-idle", "0s"}, nil, "must be positive"},
+		{[]string{"-lifetime", "-1h"}, nil, "must be positive"},
+		{nil, map[string]string{"SESSION_IDLE": "soon"}, `SESSION_IDLE="soon" is not a valid -idle`},
+	} {
+		_, err := parseConfig(tc.args, env(tc.env), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("parseConfig(%q, %v): %v, want an error with %q", tc.args, tc.env, err, tc.want)
+		}
+	}
+	if _, err := parseConfig([]string{"-h"}, env(nil), io.Discard); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h: %v", err)
+	}
+}
+
+func TestParseConfigHelpHidesSecrets(t *testing.T) {
+	const secret = "hunter2hunter2hunter2hunter2hunter2"
+	vars := map[string]string{"SESSION_SECRET": secret, "REDIS_URL": "redis://:" + secret + "@db"}
+	var usage bytes.Buffer
+	if _, err := parseConfig([]string{"-h"}, env(vars), &usage); !errors.Is(err, flag.ErrHelp) {
+		t.Fatal(err)
+	}
+	if !strings.Contains(usage.String(), "-secret") {
+		t.Fatalf("usage %q", usage.String())
+	}
+	if strings.Contains(usage.String(), "hunter2") {
+		t.Errorf("usage shows the secret:\n%s", usage.String())
+	}
+}
+
+func TestOpenStore(t *testing.T) {
+	s, closeStore, err := openStore(config{Backend: "memory"}, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Load(context.Background(), "k"); !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("Load on a new store: %v", err)
+	}
+	if err := closeStore(); err != nil {
+		t.Error(err)
+	}
+	if _, _, err := openStore(config{Backend: "cookie"}, discard()); err == nil || !strings.Contains(err.Error(), "not built yet") || !strings.Contains(err.Error(), "-backend memory") {
+		t.Errorf("-backend cookie: %v, want a clear not-built-yet error", err)
+	}
+	for url, want := range map[string]string{
+		"redis://127.0.0.1:1/0":  "cannot reach 127.0.0.1:1",
+		"postgres://db/sessions": "-redis-url",
+	} {
+		if _, _, err := openStore(config{Backend: "redis", RedisURL: url}, discard()); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("-backend redis -redis-url %s: %v, want an error with %q", url, err, want)
+		}
+	}
+	if _, _, err := openStore(config{Backend: "postgres"}, discard()); err == nil || !strings.Contains(err.Error(), "unknown backend") {
+		t.Errorf("-backend postgres: %v", err)
+	}
+}
+
+func TestCookieKeys(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	a1, e1, err := cookieKeys("", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, e2, _ := cookieKeys("", log)
+	if len(a1) != 64 || len(e1) != 32 || bytes.Equal(a1, a2) || bytes.Equal(e1, e2) {
+		t.Error("random keys: wrong sizes or not random")
+	}
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "sessions end when the demo restarts") {
+		t.Errorf("no warning about random keys: %q", logs.String())
+	}
+
+	secret := strings.Repeat("k", minSecretLen)
+	a3, e3, err := cookieKeys(secret, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a4, e4, _ := cookieKeys(secret, discard())
+	if !bytes.Equal(a3, a4) || !bytes.Equal(e3, e4) || bytes.Equal(a3[:32], e3) {
+		t.Error("keys from a secret: not deterministic, or authentication and encryption keys alike")
+	}
+	if _, _, err := cookieKeys("short", discard()); err == nil {
+		t.Error("a short secret was accepted")
+	}
+}
+
+func TestListenURL(t *testing.T) {
+	for addr, want := range map[string]string{
+		"127.0.0.1:8080": "http://127.0.0.1:8080",
+		"0.0.0.0:8080":   "http://localhost:8080",
+		"[::]:8080":      "http://localhost:8080",
+		"[::1]:8080":     "http://[::1]:8080",
+	} {
+		a, err := net.ResolveTCPAddr("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := listenURL(a); got != want {
+			t.Errorf("listenURL(%s) = %s, want %s", addr, got, want)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger and the test at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestRunServesAndShutsDown starts the demo as main does, serves a request
+// and stops it as a signal would.
+func TestRunServesAndShutsDown(t *testing.T) {
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	urls := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0"}, env(nil), log, func(url string) { urls <- url })
+	}()
+	var url string
+	select {
+	case url = <-urls:
+	case err := <-done:
+		t.Fatalf("run: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not start listening")
+	}
+	if !strings.HasPrefix(url, "http://127.0.0.1:") {
+		t.Errorf("URL %q", url)
+	}
+	res, err := http.Get(url + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Errorf("/healthz: %d", res.StatusCode)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run after shutdown: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("run did not shut down")
+	}
+	for _, want := range []string{"demo listening", "url=" + url, "shutting down", "path=/healthz status=200"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("logs lack %q:\n%s", want, logs.String())
+		}
+	}
+	if _, err := http.Get(url + "/healthz"); err == nil {
+		t.Error("the server still answers after shutdown")
+	}
+}
+
+func TestRunRefusesBadSetups(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-backend", "redis", "-redis-url", "redis://127.0.0.1:1/0"}, "cannot reach"},
+		{[]string{"-backend", "cookie"}, "not built yet"},
+		{[]string{"-codec", "yaml"}, "unknown codec"},
+		{[]string{"-addr", "256.0.0.1:1"}, "256.0.0.1"},
+	} {
+		err := run(context.Background(), tc.args, env(nil), discard(), nil)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("run %q: %v, want an error with %q", tc.args, err, tc.want)
+		}
+	}
+}
