@@ -1,5 +1,5 @@
 // Command quickstart is the README's quickstart: a typed session that
-// counts a visitor's visits and keeps their name.
+// counts a visitor's visits and keeps their name, and a page guarded by it.
 package main
 
 import (
@@ -9,6 +9,7 @@ import (
 
 	"github.com/typedsession/session"
 	"github.com/typedsession/session/backend/memstore"
+	"github.com/typedsession/session/guard"
 )
 
 // Visitor is what the app keeps per visitor: plain, typed Go data.
@@ -48,6 +49,14 @@ func main() {
 		}
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
+
+	// Only visitors who gave a name get in, and the handler receives the
+	// session typed: no session is 401, no name yet 403, a store outage
+	// 503 (never a 401).
+	named := func(v Visitor) bool { return v.Name != "" }
+	mux.Handle("GET /me", guard.Allow(mgr, named, func(w http.ResponseWriter, r *http.Request, v Visitor) {
+		fmt.Fprintf(w, "you are %q, with %d visits\n", v.Name, v.Visits)
+	}))
 
 	log.Println("listening on http://127.0.0.1:8080")
 	log.Fatal(http.ListenAndServe("127.0.0.1:8080", mgr.Middleware(mux)))
