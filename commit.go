@@ -40,6 +40,9 @@ func (s *Session[T]) commit(h http.Header) error {
 		return nil // the handler never touched the session
 	}
 	ctx := context.WithoutCancel(s.req.Context())
+	// The response depends on the session, so on the cookie: keep shared
+	// caches from serving it to other visitors.
+	addVary(h, "Cookie")
 
 	if !s.dirty && !s.renew && !s.destroyed {
 		if s.exists {

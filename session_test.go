@@ -51,6 +51,9 @@ func TestReadOnlyRequestLoadsOnceAndNeverWrites(t *testing.T) {
 	if v := res.Header.Values("Set-Cookie"); len(v) != 0 {
 		t.Errorf("read-only request set a cookie: %v", v)
 	}
+	if v := res.Header.Get("Vary"); v != "Cookie" {
+		t.Errorf("a response that read the session has Vary %q, want Cookie", v)
+	}
 }
 
 func TestAnonymousGetMakesNoStoreCall(t *testing.T) {
