@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -73,42 +71,7 @@ func TestFaultInjection(t *testing.T) {
 
 	// Background traffic with the session's cookie, before, during and
 	// after the kill: only 200 and 503, and never a cleared cookie.
-	var (
-		stop     = make(chan struct{})
-		bg       sync.WaitGroup
-		bgCount  atomic.Int64
-		bg503    atomic.Int64
-		bgFailMu sync.Mutex
-		bgFail   []string
-	)
-	for _, route := range []struct{ method, path string }{
-		{"GET", "/read"}, {"POST", "/inc"}, {"GET", "/read"}, {"GET", "/none"},
-	} {
-		bg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				w := a.do(route.method, route.path, cookie)
-				bgCount.Add(1)
-				switch {
-				case clearsCookie(w):
-					bgFailMu.Lock()
-					bgFail = append(bgFail, route.path+": cleared the cookie")
-					bgFailMu.Unlock()
-				case w.Code == http.StatusServiceUnavailable:
-					bg503.Add(1)
-				case w.Code != http.StatusOK:
-					bgFailMu.Lock()
-					bgFail = append(bgFail, route.path+": "+http.StatusText(w.Code)+": "+w.Body.String())
-					bgFailMu.Unlock()
-				}
-				time.Sleep(time.Millisecond)
-			}
-		})
-	}
+	tr := startTraffic(a, cookie)
 	time.Sleep(50 * time.Millisecond)
 
 	// Kill the server between a request's load and its commit: the
@@ -167,15 +130,11 @@ func TestFaultInjection(t *testing.T) {
 		}
 	}
 
-	close(stop)
-	bg.Wait()
-	if len(bgFail) > 0 {
-		t.Errorf("background requests during the outage: %d of %d failed wrongly: %q", len(bgFail), bgCount.Load(), bgFail[:min(len(bgFail), 10)])
+	n, n503 := tr.finish(t)
+	if n503 == 0 {
+		t.Errorf("no background request saw the outage (%d requests)", n)
 	}
-	if bg503.Load() == 0 {
-		t.Errorf("no background request saw the outage (%d requests)", bgCount.Load())
-	}
-	t.Logf("background: %d requests, %d answered 503", bgCount.Load(), bg503.Load())
+	t.Logf("background: %d requests, %d answered 503", n, n503)
 
 	// Back up on the same port, with the same client and manager.
 	startRedis(t, server, dir, port)

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -300,7 +301,82 @@ func clearsCookie(w *httptest.ResponseRecorder) bool {
 	return false
 }
 
-// Real redis-server processes, for the Cluster and fault-injection tests.
+// traffic is background requests carrying one session's cookie, sent
+// while a test takes the store away and brings it back: GET /read, POST
+// /inc, GET /read and GET /none, each in a loop of its own. The only
+// acceptable answers are 200 and 503; a cleared or replaced cookie, or a
+// read that does not find the session, means the visitor was logged out.
+type traffic struct {
+	stop chan struct{}
+	wg   sync.WaitGroup
+	n    atomic.Int64 // requests answered
+	n503 atomic.Int64 // of which 503
+
+	mu    sync.Mutex
+	wrong []string // unacceptable answers
+}
+
+func startTraffic(a *app, cookie string) *traffic {
+	tr := &traffic{stop: make(chan struct{})}
+	for _, route := range []struct{ method, path string }{
+		{"GET", "/read"}, {"POST", "/inc"}, {"GET", "/read"}, {"GET", "/none"},
+	} {
+		tr.wg.Go(func() {
+			for {
+				select {
+				case <-tr.stop:
+					return
+				default:
+				}
+				w := a.do(route.method, route.path, cookie)
+				tr.n.Add(1)
+				if w.Code == http.StatusServiceUnavailable {
+					tr.n503.Add(1)
+				}
+				if msg := wrongAnswer(cookie, route.path, w); msg != "" {
+					tr.mu.Lock()
+					tr.wrong = append(tr.wrong, route.method+" "+route.path+": "+msg)
+					tr.mu.Unlock()
+				}
+				time.Sleep(time.Millisecond)
+			}
+		})
+	}
+	return tr
+}
+
+// wrongAnswer says what is wrong with an answer to a request to path with
+// the session cookie cookie while the store may be unavailable, or "".
+func wrongAnswer(cookie, path string, w *httptest.ResponseRecorder) string {
+	switch c := sessionCookie(w); {
+	case clearsCookie(w):
+		return "cleared the cookie"
+	case c != "" && c != cookie:
+		return "replaced the cookie"
+	case w.Code == http.StatusServiceUnavailable:
+		return ""
+	case w.Code != http.StatusOK:
+		return fmt.Sprintf("%d %q", w.Code, w.Body)
+	case path == "/read" && !strings.HasPrefix(w.Body.String(), "true "):
+		return fmt.Sprintf("session not found: %q", w.Body)
+	}
+	return ""
+}
+
+// finish stops the traffic, reports its unacceptable answers as errors of
+// t, and returns how many requests it sent and how many were answered 503.
+func (tr *traffic) finish(t testing.TB) (n, n503 int64) {
+	t.Helper()
+	close(tr.stop)
+	tr.wg.Wait()
+	if len(tr.wrong) > 0 {
+		t.Errorf("background requests: %d of %d answered wrongly: %q", len(tr.wrong), tr.n.Load(), tr.wrong[:min(len(tr.wrong), 10)])
+	}
+	return tr.n.Load(), tr.n503.Load()
+}
+
+// Real redis-server processes, for the Cluster, Sentinel and
+// fault-injection tests.
 
 // redisBinaries returns the paths of redis-server and redis-cli, or skips
 // (fails under SESSION_REQUIRE_REDIS=1) if they are not installed.
@@ -361,20 +437,33 @@ type redisProc struct {
 // killed at cleanup.
 func startRedis(t testing.TB, bin, dir string, port int, extra ...string) *redisProc {
 	t.Helper()
+	return startRedisConf(t, bin, "", dir, port, extra...)
+}
+
+// startRedisConf is startRedis with a configuration file, which
+// redis-server reads before the options (a Sentinel needs one, writable:
+// it records its state there). conf "" means none.
+func startRedisConf(t testing.TB, bin, conf, dir string, port int, extra ...string) *redisProc {
+	t.Helper()
 	p := &redisProc{
 		port: port,
 		log:  filepath.Join(dir, fmt.Sprintf("redis-%d.log", port)),
 		done: make(chan struct{}),
 	}
-	args := []string{
+	var args []string
+	if conf != "" {
+		args = append(args, conf) // must come first
+	}
+	args = append(args,
 		"--port", strconv.Itoa(port),
 		"--bind", "127.0.0.1",
 		"--dir", dir,
+		"--dbfilename", fmt.Sprintf("dump-%d.rdb", port), // a replica writes the one it syncs
 		"--save", "",
 		"--appendonly", "no",
 		"--daemonize", "no",
 		"--logfile", p.log,
-	}
+	)
 	p.cmd = exec.Command(bin, append(args, extra...)...)
 	killWithParent(p.cmd)
 	if err := p.cmd.Start(); err != nil {
@@ -393,6 +482,18 @@ func startRedis(t testing.TB, bin, dir string, port int, extra ...string) *redis
 }
 
 func (p *redisProc) addr() string { return "127.0.0.1:" + strconv.Itoa(p.port) }
+
+// client returns a client of this process alone, with short timeouts and
+// no retries, for the tests' own commands; it is closed at cleanup.
+func (p *redisProc) client(t testing.TB) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{
+		Addr: p.addr(), DialTimeout: time.Second, ReadTimeout: time.Second,
+		WriteTimeout: time.Second, MaxRetries: -1, DialerRetries: 1,
+	})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
 
 // kill kills the process (SIGKILL: no shutdown, no goodbye to clients) and
 // waits for it to exit. It may be called more than once.
@@ -440,4 +541,21 @@ func (p *redisProc) logTail() string {
 		b = b[len(b)-4000:]
 	}
 	return string(b)
+}
+
+// waitFor calls cond every 20 ms until it reports done, and fails t if
+// that takes longer than limit, with what cond last reported.
+func waitFor(t testing.TB, limit time.Duration, what string, cond func() (done bool, state string)) {
+	t.Helper()
+	start := time.Now()
+	for {
+		done, state := cond()
+		if done {
+			return
+		}
+		if time.Since(start) > limit {
+			t.Fatalf("%s: not within %v (last: %s)", what, limit, state)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

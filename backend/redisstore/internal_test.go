@@ -3,6 +3,9 @@ package redisstore
 import (
 	"context"
 	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,5 +49,19 @@ func TestUpdateScriptRetry(t *testing.T) {
 	res, err := s.update.Run(ctx, c, []string{"s:k"}, args[:8], args[8:], 60000).Int64()
 	if err != nil || res != -1 {
 		t.Fatalf("stale version: got (%d, %v), want (-1, nil)", res, err)
+	}
+}
+
+// TestClassifyKeepsWrappedNilText: go-redis wraps redis.Nil in failures
+// that are not nil replies (a Sentinel that does not know the master
+// name); the cause must stay visible, and redis.Nil must not leak.
+func TestClassifyKeepsWrappedNilText(t *testing.T) {
+	cause := fmt.Errorf("redis: all sentinels specified in configuration are unreachable: %w", redis.Nil)
+	err := classify(context.Background(), "load", cause)
+	if errors.Is(err, redis.Nil) {
+		t.Errorf("redis.Nil leaked: %v", err)
+	}
+	if !strings.Contains(err.Error(), "sentinels") {
+		t.Errorf("the cause was dropped: %v", err)
 	}
 }

@@ -418,8 +418,11 @@ func millis(op string, ttl time.Duration) (int64, error) {
 // the package documentation has the table.
 func classify(ctx context.Context, op string, err error) error {
 	if errors.Is(err, redis.Nil) {
-		// Every method handles nil replies; never let one out.
-		return fmt.Errorf("redisstore: %s: unexpected nil reply", op)
+		// Every method handles nil replies; never let one out as
+		// redis.Nil, but keep the text: go-redis also wraps redis.Nil
+		// in other failures, such as a Sentinel that does not know
+		// the master name.
+		return fmt.Errorf("redisstore: %s: unexpected nil reply (%v)", op, err)
 	}
 	var reply redis.Error
 	if errors.As(err, &reply) {
