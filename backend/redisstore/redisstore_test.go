@@ -33,7 +33,13 @@ func TestConformanceRedis(t *testing.T) {
 	if testing.Short() {
 		t.Skip("sleeps for several seconds")
 	}
-	c := realRedis(t)
+	runOnServer(t, realRedis(t))
+}
+
+// runOnServer runs the conformance suite through c on a real server, in
+// real time, flushing c's database before every check.
+func runOnServer(t *testing.T, c redis.UniversalClient) {
+	t.Helper()
 	backendtest.Run(t, func(t *testing.T) backendtest.Harness {
 		if err := c.FlushDB(context.Background()).Err(); err != nil {
 			t.Fatalf("FLUSHDB: %v", err)

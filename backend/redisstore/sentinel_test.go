@@ -17,7 +17,6 @@ import (
 
 	"github.com/typedsession/session"
 	"github.com/typedsession/session/backend"
-	"github.com/typedsession/session/backend/backendtest"
 	"github.com/typedsession/session/backend/redisstore"
 )
 
@@ -38,13 +37,7 @@ func TestSentinelConformance(t *testing.T) {
 	if port, err := serverPort(c); port != s.primary.port {
 		t.Fatalf("the failover client reaches port %d (%v), want the primary's, %d", port, err, s.primary.port)
 	}
-	backendtest.Run(t, func(t *testing.T) backendtest.Harness {
-		// Through the failover client: on the primary.
-		if err := c.FlushDB(context.Background()).Err(); err != nil {
-			t.Fatalf("FLUSHDB: %v", err)
-		}
-		return backendtest.Harness{Store: redisstore.New(c), Advance: time.Sleep}
-	})
+	runOnServer(t, c) // through the failover client: on the primary
 }
 
 // TestSentinelFailover serves requests through the session middleware over
