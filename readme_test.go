@@ -24,9 +24,10 @@ func TestReadmeQuickstartIsTheExample(t *testing.T) {
 	}
 }
 
-// TestReadmeNamesTheCITestCommand checks that .ci/run runs exactly the
-// test command the README gives.
-func TestReadmeNamesTheCITestCommand(t *testing.T) {
+// TestReadmeCommandsRunInCI checks that .ci/run runs exactly the commands
+// the README gives: the test command, and the benchmark command of the
+// bench module (which CI runs inside bench/).
+func TestReadmeCommandsRunInCI(t *testing.T) {
 	readme, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)
@@ -35,17 +36,21 @@ func TestReadmeNamesTheCITestCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const cmd = "go test -race ./..."
-	if !strings.Contains(string(readme), "```sh\n"+cmd+"\n```") {
-		t.Errorf("README.md does not give the test command %q in a ```sh block", cmd)
-	}
-	found := false
-	for _, line := range strings.Split(string(ci), "\n") {
-		if strings.TrimSpace(line) == cmd {
-			found = true
+	for _, c := range []struct{ readme, ci string }{
+		{"go test -race ./...", "go test -race ./..."},
+		{"cd bench && go test -run '^$' -bench . -benchmem", "go test -run '^$' -bench . -benchmem"},
+	} {
+		if !strings.Contains(string(readme), "```sh\n"+c.readme+"\n```") {
+			t.Errorf("README.md does not give the command %q in a ```sh block", c.readme)
 		}
-	}
-	if !found {
-		t.Errorf(".ci/run does not run %q on a line of its own", cmd)
+		found := false
+		for _, line := range strings.Split(string(ci), "\n") {
+			if strings.TrimSpace(line) == c.ci {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf(".ci/run does not run %q on a line of its own", c.ci)
+		}
 	}
 }
