@@ -11,6 +11,7 @@ import (
 
 	"github.com/typedsession/session/backend"
 	"github.com/typedsession/session/internal/envelope"
+	"github.com/typedsession/session/internal/httpheader"
 	"github.com/typedsession/session/internal/token"
 )
 
@@ -42,7 +43,7 @@ func (s *Session[T]) commit(h http.Header) error {
 	ctx := context.WithoutCancel(s.req.Context())
 	// The response depends on the session, so on the cookie: keep shared
 	// caches from serving it to other visitors.
-	addVary(h, "Cookie")
+	httpheader.AddVary(h, "Cookie")
 
 	if !s.dirty && !s.renew && !s.destroyed {
 		if s.exists {

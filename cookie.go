@@ -85,8 +85,9 @@ func readCookie(h http.Header, name string, valid func(string) bool) (value stri
 	return "", present
 }
 
-// setCookie adds a Set-Cookie header carrying token, plus the headers that
-// keep the response out of shared caches.
+// setCookie adds a Set-Cookie header carrying token, and keeps the
+// response out of caches. (commit has added Vary: Cookie already, as it
+// does for every response that used the session.)
 func (m *Manager[T]) setCookie(h http.Header, token string, deadline, now time.Time) {
 	c := m.baseCookie()
 	c.Value = token
@@ -119,19 +120,5 @@ func (m *Manager[T]) baseCookie() *http.Cookie {
 
 func writeCookie(h http.Header, c *http.Cookie) {
 	h.Add("Set-Cookie", c.String())
-	addVary(h, "Cookie")
 	h.Set("Cache-Control", `no-store`)
-}
-
-// addVary adds field to the Vary header unless it is listed already.
-func addVary(h http.Header, field string) {
-	for _, v := range h.Values("Vary") {
-		for _, f := range strings.Split(v, ",") {
-			f = strings.TrimSpace(f)
-			if f == "*" || strings.EqualFold(f, field) {
-				return
-			}
-		}
-	}
-	h.Add("Vary", field)
 }

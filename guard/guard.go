@@ -42,6 +42,7 @@ import (
 
 	"github.com/typedsession/session"
 	"github.com/typedsession/session/backend"
+	"github.com/typedsession/session/internal/httpheader"
 )
 
 // HandlerFunc is a handler that runs only behind a guard and receives the
@@ -295,7 +296,7 @@ func (g *guard[T]) deny(w http.ResponseWriter, r *http.Request, d Denial) {
 	}
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
-	addVary(h, "Accept")
+	httpheader.AddVary(h, "Accept")
 	if d.Status == http.StatusServiceUnavailable {
 		h.Set("Retry-After", strconv.Itoa(retrySeconds(g.cfg.retryAfter)))
 	}

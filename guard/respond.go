@@ -134,16 +134,3 @@ func preferred(accept []string) format {
 		return formatText
 	}
 }
-
-// addVary adds field to the Vary header unless it is listed already.
-func addVary(h http.Header, field string) {
-	for _, v := range h.Values("Vary") {
-		for f := range strings.SplitSeq(v, ",") {
-			f = strings.TrimSpace(f)
-			if f == "*" || strings.EqualFold(f, field) {
-				return
-			}
-		}
-	}
-	h.Add("Vary", field)
-}
