@@ -580,3 +580,26 @@ func TestConstructorsPanicOnNil(t *testing.T) {
 		}()
 	}
 }
+
+// TestPrefersHTML checks the negotiation the guards use, as handlers see it.
+func TestPrefersHTML(t *testing.T) {
+	for accept, want := range map[string]bool{
+		"":                                    false,
+		"*/*":                                 false,
+		acceptJSON:                            false,
+		acceptBrowser:                         true,
+		"text/html":                           true,
+		"text/html;q=0.5, application/json":   false,
+		"text/html, application/json;q=0.5":   true,
+		"text/html, application/json":         false,
+		"text/html;q=bogus":                   false,
+		"application/xhtml+xml":               true,
+		"text/html, application/problem+json": false,
+	} {
+		r, _ := http.NewRequest("GET", "/", nil)
+		r.Header.Set("Accept", accept)
+		if got := guard.PrefersHTML(r); got != want {
+			t.Errorf("PrefersHTML(%q) = %v, want %v", accept, got, want)
+		}
+	}
+}

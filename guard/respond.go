@@ -90,6 +90,14 @@ func Respond(w http.ResponseWriter, r *http.Request, d Denial) {
 	_, _ = w.Write([]byte(msg + "\n"))
 }
 
+// PrefersHTML reports whether r's Accept header ranks HTML above JSON,
+// which is how the guards choose between a login redirect and a problem
+// document. Handlers use it to answer their own requests the same way:
+// a browser submitting a form gets a redirect, a JSON client gets JSON.
+func PrefersHTML(r *http.Request) bool {
+	return preferred(r.Header.Values("Accept")) == formatHTML
+}
+
 type format int
 
 const (

@@ -10,10 +10,8 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
-	"mime"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -217,7 +215,7 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		a.sessionFailed(w, r, err)
 		return
 	}
-	if prefersHTML(r) {
+	if guard.PrefersHTML(r) {
 		next, ok := guard.LocalPath(r.PostFormValue("next"))
 		if !ok {
 			next = "/"
@@ -310,7 +308,7 @@ func (a *app) logout(w http.ResponseWriter, r *http.Request) {
 		a.sessionFailed(w, r, err)
 		return
 	}
-	if prefersHTML(r) {
+	if guard.PrefersHTML(r) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
@@ -325,7 +323,7 @@ func healthz(w http.ResponseWriter, _ *http.Request) {
 // changed answers a request that changed the session: browsers go back to
 // the page, API clients get the session data as stored.
 func (a *app) changed(w http.ResponseWriter, r *http.Request) {
-	if prefersHTML(r) {
+	if guard.PrefersHTML(r) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
@@ -372,7 +370,7 @@ func (a *app) parseForm(w http.ResponseWriter, r *http.Request) bool {
 // badRequest answers 400: browsers see the page again with the message,
 // other clients get it as problem details or text.
 func (a *app) badRequest(w http.ResponseWriter, r *http.Request, msg string, d pageData) {
-	if prefersHTML(r) {
+	if guard.PrefersHTML(r) {
 		u, ok, err := a.mgr.From(r).Get()
 		if err != nil {
 			a.unavailable(w, r, err)
@@ -424,32 +422,6 @@ func (a *app) commitFailed(w http.ResponseWriter, r *http.Request, err error) {
 			slog.String("path", r.URL.Path), slog.Any("error", err))
 		guard.Respond(w, r, guard.Denial{Status: http.StatusInternalServerError, Err: err})
 	}
-}
-
-// prefersHTML reports whether the client wants HTML more than JSON, as a
-// browser submitting a form does: then changes answer with a redirect to
-// the page instead of JSON.
-func prefersHTML(r *http.Request) bool {
-	var qJSON, qHTML float64
-	for _, line := range r.Header.Values("Accept") {
-		for rng := range strings.SplitSeq(line, ",") {
-			mt, params, err := mime.ParseMediaType(strings.TrimSpace(rng))
-			if err != nil {
-				continue
-			}
-			q, err := strconv.ParseFloat(cmp.Or(params["q"], "1"), 64)
-			if err != nil {
-				continue
-			}
-			switch mt {
-			case "application/json":
-				qJSON = max(qJSON, q)
-			case "text/html":
-				qHTML = max(qHTML, q)
-			}
-		}
-	}
-	return qHTML > qJSON
 }
 
 // commonHeaders sets the headers every response carries.

@@ -477,26 +477,6 @@ func TestEveryCodec(t *testing.T) {
 	}
 }
 
-func TestPrefersHTML(t *testing.T) {
-	for accept, want := range map[string]bool{
-		"":                                  false,
-		"*/*":                               false,
-		acceptJSON:                          false,
-		acceptBrowser:                       true,
-		"text/html":                         true,
-		"text/html;q=0.5, application/json": false,
-		"text/html, application/json;q=0.5": true,
-		"text/html, application/json":       false,
-		"text/html;q=bogus":                 false,
-	} {
-		r, _ := http.NewRequest("GET", "/", nil)
-		r.Header.Set("Accept", accept)
-		if got := prefersHTML(r); got != want {
-			t.Errorf("prefersHTML(%q) = %v, want %v", accept, got, want)
-		}
-	}
-}
-
 func TestNewAppNeedsAStore(t *testing.T) {
 	if _, err := newApp(appConfig{}); err == nil {
 		t.Error("newApp without a store succeeded")
