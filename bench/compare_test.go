@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/typedsession/session"
+	"github.com/typedsession/session/backend"
 	"github.com/typedsession/session/backend/memstore"
 	"github.com/typedsession/session/codec"
 )
@@ -111,33 +112,41 @@ func BenchmarkTypedSession(b *testing.B) {
 			b.Run(c.Name()+"/"+k.name, func(b *testing.B) {
 				store := memstore.New()
 				defer store.Close()
-				mgr, err := session.New[UserSession](store, session.Config{Codec: c, IdleTimeout: idle, Lifetime: lifetime})
-				if err != nil {
-					b.Fatal(err)
-				}
-				cookie := cookieOf(b, mgr.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					if err := mgr.From(r).Set(user); err != nil {
-						b.Fatal(err)
-					}
-				})))
-				run(b, mgr.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					s := mgr.From(r)
-					switch k.kind {
-					case readOnly:
-						u, ok, err := s.Get()
-						if err != nil || !ok || u.UserID == "" || len(u.Cart) != 3 {
-							b.Fatalf("Get = %v %v", ok, err)
-						}
-					case write:
-						if err := s.Update(func(u *UserSession) error { u.Visits++; return nil }); err != nil {
-							b.Fatal(err)
-						}
-					}
-					w.WriteHeader(http.StatusOK)
-				})), cookie)
+				h, cookie := typedSession(b, store, c, k.kind)
+				run(b, h, cookie)
 			})
 		}
 	}
+}
+
+// typedSession returns a handler serving requests of kind k through this
+// library on store, and the cookie of a session holding user.
+func typedSession(b *testing.B, store backend.Store, c codec.Codec, k kind) (http.Handler, string) {
+	b.Helper()
+	mgr, err := session.New[UserSession](store, session.Config{Codec: c, IdleTimeout: idle, Lifetime: lifetime})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cookie := cookieOf(b, mgr.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := mgr.From(r).Set(user); err != nil {
+			b.Fatal(err)
+		}
+	})))
+	return mgr.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := mgr.From(r)
+		switch k {
+		case readOnly:
+			u, ok, err := s.Get()
+			if err != nil || !ok || u.UserID == "" || len(u.Cart) != 3 {
+				b.Fatalf("Get = %v %v", ok, err)
+			}
+		case write:
+			if err := s.Update(func(u *UserSession) error { u.Visits++; return nil }); err != nil {
+				b.Fatal(err)
+			}
+		}
+		w.WriteHeader(http.StatusOK)
+	})), cookie
 }
 
 // BenchmarkSCS measures alexedwards/scs v2 with its memory store and an
@@ -147,37 +156,45 @@ func BenchmarkSCS(b *testing.B) {
 		b.Run(k.name, func(b *testing.B) {
 			store := scsmem.NewWithCleanupInterval(time.Hour)
 			defer store.StopCleanup()
-			sm := scs.New()
-			sm.Store = store
-			sm.IdleTimeout = idle
-			sm.Lifetime = lifetime
-			cookie := cookieOf(b, sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				ctx := r.Context()
-				sm.Put(ctx, "user_id", user.UserID)
-				sm.Put(ctx, "roles", user.Roles)
-				sm.Put(ctx, "cart", user.Cart)
-				sm.Put(ctx, "visits", user.Visits)
-			})))
-			run(b, sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				ctx := r.Context()
-				switch k.kind {
-				case readOnly:
-					u := UserSession{
-						UserID: sm.GetString(ctx, "user_id"),
-						Visits: sm.GetInt(ctx, "visits"),
-					}
-					u.Roles, _ = sm.Get(ctx, "roles").([]string)
-					u.Cart, _ = sm.Get(ctx, "cart").([]string)
-					if u.UserID == "" || len(u.Cart) != 3 {
-						b.Fatalf("scs read %+v", u)
-					}
-				case write:
-					sm.Put(ctx, "visits", sm.GetInt(ctx, "visits")+1)
-				}
-				w.WriteHeader(http.StatusOK)
-			})), cookie)
+			h, cookie := scsSession(b, store, k.kind)
+			run(b, h, cookie)
 		})
 	}
+}
+
+// scsSession returns a handler serving requests of kind k through scs on
+// store, with an idle timeout, and the cookie of a session holding user.
+func scsSession(b *testing.B, store scs.Store, k kind) (http.Handler, string) {
+	b.Helper()
+	sm := scs.New()
+	sm.Store = store
+	sm.IdleTimeout = idle
+	sm.Lifetime = lifetime
+	cookie := cookieOf(b, sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		sm.Put(ctx, "user_id", user.UserID)
+		sm.Put(ctx, "roles", user.Roles)
+		sm.Put(ctx, "cart", user.Cart)
+		sm.Put(ctx, "visits", user.Visits)
+	})))
+	return sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		switch k {
+		case readOnly:
+			u := UserSession{
+				UserID: sm.GetString(ctx, "user_id"),
+				Visits: sm.GetInt(ctx, "visits"),
+			}
+			u.Roles, _ = sm.Get(ctx, "roles").([]string)
+			u.Cart, _ = sm.Get(ctx, "cart").([]string)
+			if u.UserID == "" || len(u.Cart) != 3 {
+				b.Fatalf("scs read %+v", u)
+			}
+		case write:
+			sm.Put(ctx, "visits", sm.GetInt(ctx, "visits")+1)
+		}
+		w.WriteHeader(http.StatusOK)
+	})), cookie
 }
 
 // BenchmarkGorilla measures gorilla/sessions with its signed cookie store

@@ -8,10 +8,8 @@ import (
 	"testing"
 
 	"github.com/alexedwards/scs/goredisstore"
-	"github.com/alexedwards/scs/v2"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/typedsession/session"
 	"github.com/typedsession/session/backend/redisstore"
 	"github.com/typedsession/session/codec"
 )
@@ -70,29 +68,8 @@ func BenchmarkRedisTypedSession(b *testing.B) {
 	for _, k := range kinds {
 		b.Run(k.name, func(b *testing.B) {
 			client, rt := redisClient(b)
-			mgr, err := session.New[UserSession](redisstore.New(client), session.Config{Codec: codec.MsgPack, IdleTimeout: idle, Lifetime: lifetime})
-			if err != nil {
-				b.Fatal(err)
-			}
-			cookie := cookieOf(b, mgr.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if err := mgr.From(r).Set(user); err != nil {
-					b.Fatal(err)
-				}
-			})))
-			runCounted(b, mgr.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				s := mgr.From(r)
-				switch k.kind {
-				case readOnly:
-					if u, ok, err := s.Get(); err != nil || !ok || u.UserID == "" {
-						b.Fatalf("Get = %v %v", ok, err)
-					}
-				case write:
-					if err := s.Update(func(u *UserSession) error { u.Visits++; return nil }); err != nil {
-						b.Fatal(err)
-					}
-				}
-				w.WriteHeader(http.StatusOK)
-			})), cookie, rt)
+			h, cookie := typedSession(b, redisstore.New(client), codec.MsgPack, k.kind)
+			runCounted(b, h, cookie, rt)
 		})
 	}
 }
@@ -103,29 +80,8 @@ func BenchmarkRedisSCS(b *testing.B) {
 	for _, k := range kinds {
 		b.Run(k.name, func(b *testing.B) {
 			client, rt := redisClient(b)
-			sm := scs.New()
-			sm.Store = goredisstore.New(client)
-			sm.IdleTimeout = idle
-			sm.Lifetime = lifetime
-			cookie := cookieOf(b, sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				ctx := r.Context()
-				sm.Put(ctx, "user_id", user.UserID)
-				sm.Put(ctx, "roles", user.Roles)
-				sm.Put(ctx, "cart", user.Cart)
-				sm.Put(ctx, "visits", user.Visits)
-			})))
-			runCounted(b, sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				ctx := r.Context()
-				switch k.kind {
-				case readOnly:
-					if sm.GetString(ctx, "user_id") == "" {
-						b.Fatal("scs lost the session")
-					}
-				case write:
-					sm.Put(ctx, "visits", sm.GetInt(ctx, "visits")+1)
-				}
-				w.WriteHeader(http.StatusOK)
-			})), cookie, rt)
+			h, cookie := scsSession(b, goredisstore.New(client), k.kind)
+			runCounted(b, h, cookie, rt)
 		})
 	}
 }
