@@ -198,14 +198,8 @@ func TestClassifyFromServer(t *testing.T) {
 			})
 			s := New(c)
 			ctx := context.Background()
-			for op, call := range map[string]func() error{
-				"Load":   func() error { _, err := s.Load(ctx, "k"); return err },
-				"Create": func() error { _, err := s.Create(ctx, "k", nil, time.Minute); return err },
-				"Update": func() error { _, err := s.Update(ctx, "k", 1, nil, time.Minute); return err },
-				"Touch":  func() error { return s.Touch(ctx, "k", time.Minute) },
-				"Delete": func() error { return s.Delete(ctx, "k") },
-			} {
-				err := call()
+			for op, call := range StoreCalls(s, "k", 1) {
+				err := call(ctx)
 				if err == nil {
 					t.Errorf("%s answered %q: no error", op, msg)
 					continue

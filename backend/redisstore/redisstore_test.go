@@ -325,13 +325,7 @@ func TestContextEnded(t *testing.T) {
 		{"cancelled", cancelled, context.Canceled},
 		{"deadline", expired, context.DeadlineExceeded},
 	} {
-		for op, call := range map[string]func(ctx context.Context) error{
-			"Load":   func(ctx context.Context) error { _, err := s.Load(ctx, "k"); return err },
-			"Create": func(ctx context.Context) error { _, err := s.Create(ctx, "new", nil, time.Minute); return err },
-			"Update": func(ctx context.Context) error { _, err := s.Update(ctx, "k", v, nil, time.Minute); return err },
-			"Touch":  func(ctx context.Context) error { return s.Touch(ctx, "k", time.Minute) },
-			"Delete": func(ctx context.Context) error { return s.Delete(ctx, "k") },
-		} {
+		for op, call := range redisstore.StoreCalls(s, "k", v) {
 			err := call(tc.ctx)
 			wantCtxErr(t, tc.name+" "+op, err, tc.want)
 		}
@@ -505,14 +499,8 @@ func TestConnectionRefused(t *testing.T) {
 	s := redisstore.New(c)
 	ctx := context.Background()
 	start := time.Now()
-	for op, call := range map[string]func() error{
-		"Load":   func() error { _, err := s.Load(ctx, "k"); return err },
-		"Create": func() error { _, err := s.Create(ctx, "k", nil, time.Minute); return err },
-		"Update": func() error { _, err := s.Update(ctx, "k", 1, nil, time.Minute); return err },
-		"Touch":  func() error { return s.Touch(ctx, "k", time.Minute) },
-		"Delete": func() error { return s.Delete(ctx, "k") },
-	} {
-		err := call()
+	for op, call := range redisstore.StoreCalls(s, "k", 1) {
+		err := call(ctx)
 		if !errors.Is(err, backend.ErrUnavailable) {
 			t.Errorf("%s with no server: got %v, want ErrUnavailable", op, err)
 		}

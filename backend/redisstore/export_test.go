@@ -1,0 +1,21 @@
+package redisstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/typedsession/session/backend"
+)
+
+// StoreCalls calls every method of s once, by name, on key (Update with
+// version), for tests that check what each method returns in one
+// situation. It is exported for the external test package.
+func StoreCalls(s backend.Store, key string, version uint64) map[string]func(context.Context) error {
+	return map[string]func(context.Context) error{
+		"Load":   func(ctx context.Context) error { _, err := s.Load(ctx, key); return err },
+		"Create": func(ctx context.Context) error { _, err := s.Create(ctx, key, nil, time.Minute); return err },
+		"Update": func(ctx context.Context) error { _, err := s.Update(ctx, key, version, nil, time.Minute); return err },
+		"Touch":  func(ctx context.Context) error { return s.Touch(ctx, key, time.Minute) },
+		"Delete": func(ctx context.Context) error { return s.Delete(ctx, key) },
+	}
+}
