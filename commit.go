@@ -45,19 +45,6 @@ func (s *Session[T]) commit(h http.Header) error {
 	// caches from serving it to other visitors.
 	httpheader.AddVary(h, "Cookie")
 
-	if !s.dirty && !s.renew && !s.destroyed {
-		if s.exists {
-			// The load's clock reading is close enough to decide on a
-			// touch and saves reading the clock on the read-only path.
-			s.touchIfDue(ctx, s.loadedAt)
-		} else if s.hadCookie {
-			// A cookie naming no live session (malformed, forged,
-			// expired): clear it so the browser stops sending it.
-			s.m.clearCookie(h)
-		}
-		return nil
-	}
-	now := s.m.now()
 	if s.destroyed && s.key != "" {
 		if err := s.m.store.Delete(ctx, s.key); err != nil {
 			return fmt.Errorf("session: destroy: %w", err)
@@ -65,17 +52,25 @@ func (s *Session[T]) commit(h http.Header) error {
 	}
 	switch {
 	case !s.has:
-		// Destroyed and nothing set since.
+		// Nothing to store: a destroyed session, or a cookie naming no
+		// live session (malformed, forged, expired). Clear the cookie so
+		// the browser stops sending it.
 		if s.hadCookie {
 			s.m.clearCookie(h)
 		}
 		return nil
+	case !s.dirty && !s.renew && !s.destroyed:
+		// Read, not changed: the data came from a live record. The load's
+		// clock reading is close enough to decide on a touch and saves
+		// reading the clock on the read-only path.
+		s.touchIfDue(ctx, s.loadedAt)
+		return nil
 	case s.destroyed || !s.exists:
-		return s.create(ctx, h, now)
+		return s.create(ctx, h, s.m.now())
 	case s.renew:
-		return s.renewID(ctx, h, now)
+		return s.renewID(ctx, h, s.m.now())
 	default:
-		return s.update(ctx, now)
+		return s.update(ctx, s.m.now())
 	}
 }
 
