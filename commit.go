@@ -109,7 +109,7 @@ func (s *Session[T]) create(ctx context.Context, h http.Header, now time.Time) e
 	if err != nil {
 		return err
 	}
-	s.adopt(tok, key, now, dead)
+	s.adopt(key, now, dead)
 	s.m.setCookie(h, tok, dead, now)
 	return nil
 }
@@ -149,8 +149,8 @@ func (s *Session[T]) createRecord(ctx context.Context, rec []byte, ttl time.Dura
 	return "", "", fmt.Errorf("session: create: %d ID collisions in a row: %w", maxCreateAttempts, err)
 }
 
-func (s *Session[T]) adopt(tok, key string, created, dead time.Time) {
-	s.token, s.key = tok, key
+func (s *Session[T]) adopt(key string, created, dead time.Time) {
+	s.key = key
 	s.created, s.dead = created, dead
 	s.exists = true
 }
@@ -182,7 +182,7 @@ func (s *Session[T]) renewID(ctx context.Context, h http.Header, now time.Time) 
 		s.m.log.WarnContext(ctx, "session renew: deleting the retired record failed",
 			slog.String("key", logKey(oldKey)), slog.Any("error", err))
 	}
-	s.adopt(tok, key, now, dead)
+	s.adopt(key, now, dead)
 	s.m.setCookie(h, tok, dead, now)
 	return nil
 }

@@ -34,8 +34,7 @@ type Session[T any] struct {
 
 	parsed    bool
 	hadCookie bool   // the request carried a cookie of our name
-	token     string // valid-format token from the cookie, or ""
-	key       string // store key of token
+	key       string // store key of the cookie's ID (if well-formed) or of the ID given at commit
 
 	loaded   bool
 	exists   bool // a live record was loaded under key
@@ -203,9 +202,10 @@ func (s *Session[T]) parse() {
 		return
 	}
 	s.parsed = true
-	s.token, s.hadCookie = readCookie(s.req.Header, s.m.cookie.Name, token.Valid)
-	if s.token != "" {
-		s.key = token.Key(s.token)
+	var tok string
+	tok, s.hadCookie = readCookie(s.req.Header, s.m.cookie.Name, token.Valid)
+	if tok != "" {
+		s.key = token.Key(tok)
 	}
 }
 
