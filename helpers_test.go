@@ -9,12 +9,12 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/typedsession/session"
 	"github.com/typedsession/session/backend"
+	"github.com/typedsession/session/backend/backendtest"
 	"github.com/typedsession/session/backend/memstore"
 	"github.com/typedsession/session/internal/envelope"
 	"github.com/typedsession/session/internal/fakeclock"
@@ -29,10 +29,10 @@ type UserSession struct {
 	Visits int      `json:"visits"`
 }
 
-// probeStore wraps a store, counts calls per method and injects faults.
-type probeStore struct {
+// faultStore wraps a store and injects faults; the harness counts calls
+// with a backendtest.CountingStore around it.
+type faultStore struct {
 	backend.Store
-	loads, creates, updates, touches, deletes atomic.Int64
 
 	mu        sync.Mutex
 	failLoad  error // returned by Load when set
@@ -44,92 +44,83 @@ type probeStore struct {
 type faults struct {
 	load, write error
 	onUpdate    func() error
+	onCreate    func()
 }
 
-func (p *probeStore) faults() faults {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return faults{p.failLoad, p.failWrite, p.onUpdate}
+func (f *faultStore) faults() faults {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return faults{f.failLoad, f.failWrite, f.onUpdate, f.onCreate}
 }
 
-func (p *probeStore) setFaults(load, write error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.failLoad, p.failWrite = load, write
+func (f *faultStore) set(load, write error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failLoad, f.failWrite = load, write
 }
 
-func (p *probeStore) Load(ctx context.Context, key string) (backend.Record, error) {
-	p.loads.Add(1)
-	if err := p.faults().load; err != nil {
+func (f *faultStore) hooks(onUpdate func() error, onCreate func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.onUpdate, f.onCreate = onUpdate, onCreate
+}
+
+func (f *faultStore) Load(ctx context.Context, key string) (backend.Record, error) {
+	if err := f.faults().load; err != nil {
 		return backend.Record{}, err
 	}
-	return p.Store.Load(ctx, key)
+	return f.Store.Load(ctx, key)
 }
 
-func (p *probeStore) Create(ctx context.Context, key string, data []byte, ttl time.Duration) (uint64, error) {
-	p.creates.Add(1)
-	if err := p.faults().write; err != nil {
-		return 0, err
+func (f *faultStore) Create(ctx context.Context, key string, data []byte, ttl time.Duration) (uint64, error) {
+	fs := f.faults()
+	if fs.write != nil {
+		return 0, fs.write
 	}
-	p.mu.Lock()
-	hook := p.onCreate
-	p.mu.Unlock()
-	if hook != nil {
-		hook()
+	if fs.onCreate != nil {
+		fs.onCreate()
 	}
-	return p.Store.Create(ctx, key, data, ttl)
+	return f.Store.Create(ctx, key, data, ttl)
 }
 
-func (p *probeStore) Update(ctx context.Context, key string, version uint64, data []byte, ttl time.Duration) (uint64, error) {
-	p.updates.Add(1)
-	f := p.faults()
-	if f.write != nil {
-		return 0, f.write
+func (f *faultStore) Update(ctx context.Context, key string, version uint64, data []byte, ttl time.Duration) (uint64, error) {
+	fs := f.faults()
+	if fs.write != nil {
+		return 0, fs.write
 	}
-	if f.onUpdate != nil {
-		if err := f.onUpdate(); err != nil {
+	if fs.onUpdate != nil {
+		if err := fs.onUpdate(); err != nil {
 			return 0, err
 		}
 	}
-	return p.Store.Update(ctx, key, version, data, ttl)
+	return f.Store.Update(ctx, key, version, data, ttl)
 }
 
-func (p *probeStore) Touch(ctx context.Context, key string, ttl time.Duration) error {
-	p.touches.Add(1)
-	if err := p.faults().write; err != nil {
+func (f *faultStore) Touch(ctx context.Context, key string, ttl time.Duration) error {
+	if err := f.faults().write; err != nil {
 		return err
 	}
-	return p.Store.Touch(ctx, key, ttl)
+	return f.Store.Touch(ctx, key, ttl)
 }
 
-func (p *probeStore) Delete(ctx context.Context, key string) error {
-	p.deletes.Add(1)
-	if err := p.faults().write; err != nil {
+func (f *faultStore) Delete(ctx context.Context, key string) error {
+	if err := f.faults().write; err != nil {
 		return err
 	}
-	return p.Store.Delete(ctx, key)
-}
-
-func (p *probeStore) writes() int64 {
-	return p.creates.Load() + p.updates.Load() + p.touches.Load() + p.deletes.Load()
-}
-
-func (p *probeStore) total() int64 { return p.loads.Load() + p.writes() }
-
-func (p *probeStore) reset() {
-	for _, c := range []*atomic.Int64{&p.loads, &p.creates, &p.updates, &p.touches, &p.deletes} {
-		c.Store(0)
-	}
+	return f.Store.Delete(ctx, key)
 }
 
 // harness is a manager on a memory store with a fake clock shared by both.
+// The manager's store counts every call (count) and then injects faults
+// (faults) before reaching the memory store.
 type harness struct {
-	t     testing.TB
-	clock *fakeclock.Clock
-	mem   *memstore.Store
-	store *probeStore
-	mgr   *session.Manager[UserSession]
-	logs  *syncBuffer
+	t      testing.TB
+	clock  *fakeclock.Clock
+	mem    *memstore.Store
+	faults *faultStore
+	count  *backendtest.CountingStore
+	mgr    *session.Manager[UserSession]
+	logs   *syncBuffer
 }
 
 type syncBuffer struct {
@@ -156,7 +147,8 @@ func newHarness(t testing.TB, cfg session.Config) *harness {
 	h := &harness{t: t, clock: fakeclock.New(epoch), logs: &syncBuffer{}}
 	h.mem = memstore.New(memstore.WithClock(h.clock.Now))
 	t.Cleanup(func() { h.mem.Close() })
-	h.store = &probeStore{Store: h.mem}
+	h.faults = &faultStore{Store: h.mem}
+	h.count = backendtest.NewCountingStore(h.faults)
 	h.mgr = h.manager(cfg)
 	return h
 }
@@ -170,7 +162,7 @@ func (h *harness) manager(cfg session.Config) *session.Manager[UserSession] {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	m, err := session.New[UserSession](h.store, cfg)
+	m, err := session.New[UserSession](h.count, cfg)
 	if err != nil {
 		h.t.Fatalf("session.New: %v", err)
 	}

@@ -20,11 +20,11 @@ func TestUnusedSessionCostsNoStoreCall(t *testing.T) {
 	h := newHarness(t, session.Config{})
 	cookie := h.login(UserSession{UserID: "ada"})
 	for _, c := range []string{"", cookie, "session=garbage"} {
-		h.store.reset()
+		h.count.Reset()
 		res := h.do(c, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
 			_, _ = w.Write([]byte("hello"))
 		})
-		if n := h.store.total(); n != 0 {
+		if n := h.count.Total(); n != 0 {
 			t.Errorf("cookie %q: %d store calls for a handler that never touched the session", c, n)
 		}
 		if len(res.Header.Values("Set-Cookie")) != 0 {
@@ -36,7 +36,7 @@ func TestUnusedSessionCostsNoStoreCall(t *testing.T) {
 func TestReadOnlyRequestLoadsOnceAndNeverWrites(t *testing.T) {
 	h := newHarness(t, session.Config{})
 	cookie := h.login(UserSession{UserID: "ada", Visits: 3})
-	h.store.reset()
+	h.count.Reset()
 	res := h.do(cookie, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
 		for range 3 {
 			u, ok, err := s.Get()
@@ -45,7 +45,7 @@ func TestReadOnlyRequestLoadsOnceAndNeverWrites(t *testing.T) {
 			}
 		}
 	})
-	if l, wr := h.store.loads.Load(), h.store.writes(); l != 1 || wr != 0 {
+	if l, wr := h.count.Loads(), h.count.Writes(); l != 1 || wr != 0 {
 		t.Errorf("read-only request: %d loads, %d writes; want 1 and 0", l, wr)
 	}
 	if v := res.Header.Values("Set-Cookie"); len(v) != 0 {
@@ -63,7 +63,7 @@ func TestAnonymousGetMakesNoStoreCall(t *testing.T) {
 			t.Errorf("Get without cookie = ok %v, err %v", ok, err)
 		}
 	})
-	if n := h.store.total(); n != 0 {
+	if n := h.count.Total(); n != 0 {
 		t.Errorf("%d store calls for a visitor without a cookie", n)
 	}
 }
@@ -71,7 +71,7 @@ func TestAnonymousGetMakesNoStoreCall(t *testing.T) {
 func TestModifyingRequestWritesOnce(t *testing.T) {
 	h := newHarness(t, session.Config{})
 	cookie := h.login(UserSession{UserID: "ada"})
-	h.store.reset()
+	h.count.Reset()
 	res := h.do(cookie, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
 		for i := range 5 {
 			if err := s.Update(func(u *UserSession) error { u.Cart = append(u.Cart, fmt.Sprint(i)); return nil }); err != nil {
@@ -79,7 +79,7 @@ func TestModifyingRequestWritesOnce(t *testing.T) {
 			}
 		}
 	})
-	if l, u, wr := h.store.loads.Load(), h.store.updates.Load(), h.store.writes(); l != 1 || u != 1 || wr != 1 {
+	if l, u, wr := h.count.Loads(), h.count.Updates(), h.count.Writes(); l != 1 || u != 1 || wr != 1 {
 		t.Errorf("modifying request: %d loads, %d updates, %d writes; want 1, 1, 1", l, u, wr)
 	}
 	if v := res.Header.Values("Set-Cookie"); len(v) != 0 {
@@ -141,13 +141,13 @@ func TestCookieConfigValidation(t *testing.T) {
 		{Path: "/a;b"},
 	}
 	for _, c := range bad {
-		if _, err := session.New[UserSession](&probeStore{}, session.Config{Cookie: c}); err == nil {
+		if _, err := session.New[UserSession](&faultStore{}, session.Config{Cookie: c}); err == nil {
 			t.Errorf("New accepted cookie config %+v", c)
 		}
 	}
 	good := []session.CookieConfig{{Name: "__Host-sid"}, {Name: "__Secure-sid", Domain: "example.com", Path: "/app"}, {Insecure: true}}
 	for _, c := range good {
-		if _, err := session.New[UserSession](&probeStore{}, session.Config{Cookie: c}); err != nil {
+		if _, err := session.New[UserSession](&faultStore{}, session.Config{Cookie: c}); err != nil {
 			t.Errorf("New rejected cookie config %+v: %v", c, err)
 		}
 	}
@@ -158,13 +158,13 @@ func TestConfigValidation(t *testing.T) {
 		t.Error("New accepted a nil store")
 	}
 	for _, cfg := range []session.Config{{IdleTimeout: -1}, {Lifetime: -1}, {MaxRetries: -1}} {
-		if _, err := session.New[UserSession](&probeStore{}, cfg); err == nil {
+		if _, err := session.New[UserSession](&faultStore{}, cfg); err == nil {
 			t.Errorf("New accepted %+v", cfg)
 		}
 	}
 	//lint:ignore U1000 the field exists to be invisible to gob
 	type noFields struct{ hidden int }
-	if _, err := session.New[noFields](&probeStore{}, session.Config{Codec: codec.Gob}); err == nil {
+	if _, err := session.New[noFields](&faultStore{}, session.Config{Codec: codec.Gob}); err == nil {
 		t.Error("New accepted a type gob cannot encode")
 	}
 }
@@ -248,7 +248,7 @@ func TestUnknownCookieIsClearedOnReadOnlyRequest(t *testing.T) {
 	if c == nil || c.MaxAge != -1 || c.Value != "" {
 		t.Errorf("stale cookie not cleared: %v", res.Header.Values("Set-Cookie"))
 	}
-	if n := h.store.writes(); n != 0 {
+	if n := h.count.Writes(); n != 0 {
 		t.Errorf("%d store writes for an unknown cookie", n)
 	}
 }
@@ -392,17 +392,17 @@ func TestRenewIDNeverShowsNewDataUnderOldID(t *testing.T) {
 	h := newHarness(t, session.Config{})
 	planted := h.login(UserSession{UserID: "anonymous"})
 	var seen []UserSession
-	h.store.onCreate = func() {
+	h.faults.hooks(nil, func() {
 		u, ok := h.get(planted)
 		if ok {
 			seen = append(seen, u)
 		}
-	}
+	})
 	res := h.do(planted, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
 		_ = s.Set(UserSession{UserID: "victim", Roles: []string{"admin"}})
 		_ = s.RenewID()
 	})
-	h.store.onCreate = nil
+	h.faults.hooks(nil, nil)
 	if len(seen) != 0 {
 		t.Errorf("the planted ID read %+v during the renewal", seen)
 	}
@@ -417,7 +417,7 @@ func TestRenewIDNeverShowsNewDataUnderOldID(t *testing.T) {
 func TestRenewIDWhenRetiredRecordCannotBeDeleted(t *testing.T) {
 	h := newHarness(t, session.Config{})
 	old := h.login(UserSession{UserID: "ada"})
-	failingDelete := &deleteFails{probeStore: h.store}
+	failingDelete := &deleteFails{Store: h.count}
 	m, err := session.New[UserSession](failingDelete, session.Config{Now: h.clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -437,7 +437,7 @@ func TestRenewIDWhenRetiredRecordCannotBeDeleted(t *testing.T) {
 	}
 }
 
-type deleteFails struct{ *probeStore }
+type deleteFails struct{ backend.Store }
 
 func (d *deleteFails) Delete(context.Context, string) error {
 	return fmt.Errorf("delete refused: %w", backend.ErrUnavailable)
@@ -546,23 +546,23 @@ func TestAbsoluteLifetime(t *testing.T) {
 func TestTouchIsThrottledAndExtendsIdleTimeout(t *testing.T) {
 	h := newHarness(t, session.Config{IdleTimeout: 100 * time.Minute})
 	cookie := h.login(UserSession{UserID: "ada"})
-	h.store.reset()
+	h.count.Reset()
 	for range 9 {
 		h.clock.Advance(time.Minute)
 		h.get(cookie)
 	}
-	if n := h.store.touches.Load(); n != 0 {
+	if n := h.count.Touches(); n != 0 {
 		t.Errorf("%d touches within the first tenth of the idle timeout", n)
 	}
 	h.clock.Advance(2 * time.Minute)
 	h.get(cookie)
-	if n := h.store.touches.Load(); n != 1 {
+	if n := h.count.Touches(); n != 1 {
 		t.Errorf("%d touches after a tenth of the idle timeout, want 1", n)
 	}
 	if _, rec, _ := h.storedEnvelope(cookie); rec.TTL != 100*time.Minute {
 		t.Errorf("TTL after touch = %v", rec.TTL)
 	}
-	if n := h.store.updates.Load() + h.store.creates.Load(); n != 0 {
+	if n := h.count.Updates() + h.count.Creates(); n != 0 {
 		t.Errorf("%d rewrites for read-only requests", n)
 	}
 }
@@ -675,7 +675,7 @@ func TestSetIsBlindAndWins(t *testing.T) {
 func TestPersistentConflictsGiveUp(t *testing.T) {
 	h := newHarness(t, session.Config{MaxRetries: 3})
 	cookie := h.login(UserSession{UserID: "ada"})
-	h.store.onUpdate = func() error { return backend.ErrConflict }
+	h.faults.hooks(func() error { return backend.ErrConflict }, nil)
 	var caught error
 	h.mgr = h.manager(session.Config{MaxRetries: 3, ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 		caught = err
@@ -687,7 +687,7 @@ func TestPersistentConflictsGiveUp(t *testing.T) {
 	if res.StatusCode != http.StatusConflict || !errors.Is(caught, backend.ErrConflict) {
 		t.Errorf("status %d, error %v", res.StatusCode, caught)
 	}
-	if n := h.store.updates.Load(); n != 4 {
+	if n := h.count.Updates(); n != 4 {
 		t.Errorf("%d update attempts with MaxRetries 3, want 4", n)
 	}
 }
@@ -695,7 +695,7 @@ func TestPersistentConflictsGiveUp(t *testing.T) {
 func TestUpdateErrorRollsBack(t *testing.T) {
 	h := newHarness(t, session.Config{})
 	cookie := h.login(UserSession{UserID: "ada", Cart: []string{"a"}, Visits: 1})
-	h.store.reset()
+	h.count.Reset()
 	boom := errors.New("out of stock")
 	h.do(cookie, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
 		_ = s.Update(func(u *UserSession) error { u.Visits++; return nil })
@@ -758,7 +758,7 @@ func TestCommitHappensBeforeHeaders(t *testing.T) {
 func TestPanickingHandlerCommitsNothing(t *testing.T) {
 	h := newHarness(t, session.Config{})
 	cookie := h.login(UserSession{UserID: "ada"})
-	h.store.reset()
+	h.count.Reset()
 	func() {
 		defer func() { _ = recover() }()
 		h.do(cookie, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
@@ -766,7 +766,7 @@ func TestPanickingHandlerCommitsNothing(t *testing.T) {
 			panic("handler bug")
 		})
 	}()
-	if n := h.store.writes(); n != 0 {
+	if n := h.count.Writes(); n != 0 {
 		t.Errorf("%d writes after a panic", n)
 	}
 }
@@ -775,7 +775,7 @@ func TestStoreOutageIsAnErrorNotALogout(t *testing.T) {
 	h := newHarness(t, session.Config{})
 	cookie := h.login(UserSession{UserID: "ada"})
 	outage := fmt.Errorf("dial tcp: connection refused: %w", backend.ErrUnavailable)
-	h.store.setFaults(outage, outage)
+	h.faults.set(outage, outage)
 	res := h.do(cookie, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
 		_, ok, err := s.Get()
 		if !errors.Is(err, backend.ErrUnavailable) || ok {
@@ -789,7 +789,7 @@ func TestStoreOutageIsAnErrorNotALogout(t *testing.T) {
 	if v := res.Header.Values("Set-Cookie"); len(v) != 0 {
 		t.Errorf("outage changed the cookie: %v", v)
 	}
-	h.store.setFaults(nil, nil)
+	h.faults.set(nil, nil)
 	if u, ok := h.get(cookie); !ok || u.UserID != "ada" {
 		t.Errorf("after the outage: %+v %v", u, ok)
 	}
@@ -800,7 +800,7 @@ func TestCommitFailureReplacesResponse(t *testing.T) {
 	cookie := h.login(UserSession{UserID: "ada"})
 	outage := fmt.Errorf("i/o timeout: %w", backend.ErrUnavailable)
 	for _, writes := range []bool{false, true} {
-		h.store.setFaults(nil, outage)
+		h.faults.set(nil, outage)
 		res := h.do(cookie, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
 			_ = s.Update(func(u *UserSession) error { u.Visits++; return nil })
 			w.Header().Set("Location", "/done")
@@ -817,7 +817,7 @@ func TestCommitFailureReplacesResponse(t *testing.T) {
 			t.Error("handler headers leaked into the error response")
 		}
 	}
-	h.store.setFaults(nil, nil)
+	h.faults.set(nil, nil)
 	if u, _ := h.get(cookie); u.Visits != 0 {
 		t.Errorf("visits = %d after failed commits", u.Visits)
 	}
@@ -826,7 +826,7 @@ func TestCommitFailureReplacesResponse(t *testing.T) {
 func TestDestroyDuringOutageFails(t *testing.T) {
 	h := newHarness(t, session.Config{})
 	cookie := h.login(UserSession{UserID: "ada"})
-	h.store.setFaults(nil, fmt.Errorf("down: %w", backend.ErrUnavailable))
+	h.faults.set(nil, fmt.Errorf("down: %w", backend.ErrUnavailable))
 	res := h.do(cookie, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
 		if err := s.Destroy(); err != nil {
 			t.Errorf("Destroy: %v", err)
@@ -862,7 +862,7 @@ func httpRequest() *http.Request {
 func TestTwoManagersOnOneRequest(t *testing.T) {
 	h := newHarness(t, session.Config{})
 	type Prefs struct{ Theme string }
-	prefs, err := session.New[Prefs](h.store, session.Config{Cookie: session.CookieConfig{Name: "prefs"}, Now: h.clock.Now})
+	prefs, err := session.New[Prefs](h.count, session.Config{Cookie: session.CookieConfig{Name: "prefs"}, Now: h.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
