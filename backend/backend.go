@@ -42,6 +42,13 @@ var (
 	// ErrTooLarge reports that a record exceeds what the store can hold,
 	// for example the size limit of a cookie.
 	ErrTooLarge = errors.New("backend: record too large")
+
+	// ErrCorrupt reports that Load found a value under the key that is not
+	// a record the store wrote: a value of the wrong type or too short to
+	// hold the store's framing. The manager logs it and treats the session
+	// as absent, so the visitor can log in again; it never writes over the
+	// value.
+	ErrCorrupt = errors.New("backend: stored value is not a record")
 )
 
 // Record is one stored session as Load returns it.
@@ -74,7 +81,30 @@ type Record struct {
 // logout or an ID renewal can never resurrect the old session.
 //
 // Methods honour ctx: a cancelled or expired context yields an error that
-// wraps ctx.Err(). Failures to reach the store wrap ErrUnavailable.
+// wraps ctx.Err(). Failures to reach the store wrap ErrUnavailable. Every
+// call is bounded in time by the store itself, whatever the settings of
+// the client it uses, so that a stalled server turns into ErrUnavailable
+// quickly instead of holding requests.
+//
+// # Retries
+//
+// A write is applied at most once, whatever happens to its reply. A store
+// whose client may send a write again after losing its reply (go-redis
+// does, up to Options.MaxRetries times) must recognise the repeat: a
+// repeated Create or Update whose first attempt was applied reports
+// success, with the version that attempt wrote, and changes nothing more.
+// It must do so even when other writes landed on the key between the
+// attempt and its repeat, which means remembering the versions of the
+// record's last few writes, not just the current one (redisstore keeps
+// eight). Otherwise the repeat fails with ErrConflict or ErrExists, and
+// the manager applies the request's changes a second time on top of their
+// first application, or stores the session twice. A store that never sends
+// a write again once it may have reached the server (memstore; pgx, which
+// retries only what it knows was not sent) meets this by construction.
+//
+// When a store cannot tell whether a write was applied (the connection
+// dropped and the store gave up), it reports ErrUnavailable: the write may
+// or may not have happened, and the manager never assumes either.
 type Store interface {
 	// Load returns the live record stored under key, or ErrNotFound.
 	Load(ctx context.Context, key string) (Record, error)
