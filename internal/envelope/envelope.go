@@ -1,39 +1,48 @@
-// Package envelope frames a stored session record: a format version, the
-// name of the codec that encoded the session value, the session's creation
-// time and absolute deadline, and the encoded value itself.
+// Package envelope frames a stored session record: the name of the codec
+// that encoded the session value, the session's creation time and absolute
+// deadline, per-session extensions, and the encoded value itself.
 //
 // # Format
 //
-// Version 1, all integers big-endian, offsets in bytes:
+// Version 2, integers big-endian unless noted, offsets in bytes:
 //
 //	0      1 byte   magic 0xA5
-//	1      1 byte   format version (1)
+//	1      1 byte   format version (2)
 //	2      1 byte   codec name length n (1..32)
-//	3      n bytes  codec name ([a-z0-9._-], as codec.ValidName)
+//	3      n bytes  codec name
 //	3+n    8 bytes  created-at, Unix milliseconds (int64, >= 0)
 //	11+n   8 bytes  absolute deadline, Unix milliseconds (int64), >= created-at
-//	19+n   rest     payload (may be empty)
+//	19+n   uvarint  length L of the extension area
+//	       L bytes  extensions, each: tag (1 byte), uvarint length m, m bytes
+//	       rest     payload (may be empty)
 //
-// The encoding is canonical: every byte string Parse accepts is exactly what
-// Append produces for the Envelope that Parse returns.
+// Version 1, which releases before the extension area wrote, is the same
+// without the extension area: the payload starts at 19+n. Parse reads both;
+// Append writes version 2.
 //
-// A reader checks the magic byte first and the version byte second, before
-// looking at anything else, so a later format may change everything after
-// offset 1; such envelopes are reported as ErrVersion rather than as
-// ErrMalformed.
+// # Extensions
+//
+// New per-session fields go into the extension area, so that adding one
+// needs no new format version: a reader skips the extensions it does not
+// know and keeps them verbatim (Envelope.Ext), so that a record it rewrites
+// still carries them. A tag with the high bit set (0x80) is critical: it
+// changes what the record means, and a reader that does not know it cannot
+// read the record at all; Parse reports such a record as ErrUnsupported,
+// like an unknown format version. Change the format version only for
+// changes that readers cannot skip.
+//
+// Tags this package knows:
+//
+//	0x81  retired (critical): the record is a tombstone. The session moved
+//	      to a new ID; the value is the store key of its new record.
 //
 // # Integrity
 //
 // The payload is not length-prefixed and the envelope has no checksum: the
-// payload is simply everything after the header. An envelope cut short
-// inside its payload therefore still parses, with a shorter payload. This
-// is deliberate. Stores hand back whole values or nothing (a key-value
-// store, an authenticated cookie), and where bytes can be tampered with or
-// cut, the store must authenticate them (the cookie store does, with an
-// HMAC); a length prefix would detect only truncation, not corruption, and
-// would cost bytes in every cookie. A truncated or corrupted payload is
-// caught by the codec, which rejects malformed input. What the envelope
-// itself guarantees is that its header is complete and well-formed.
+// payload is simply everything after the header. Stores hand back whole
+// values or nothing (a key-value store, an authenticated cookie), and they
+// hold only records the session manager wrote: the trust model is stated
+// once, in DESIGN.md, and enforced by a record size cap in the manager.
 package envelope
 
 import (
@@ -47,26 +56,32 @@ import (
 const (
 	// magic is the first byte of every envelope.
 	magic = 0xA5
-	// version is the format version this package writes and reads.
-	version = 1
-	// fixedLen is the header length without the codec name: magic,
-	// version, name length and the two timestamps.
+	// version is the format version Append writes.
+	version = 2
+	// fixedLen is the header length without the codec name and the
+	// extension area: magic, version, name length and the two timestamps.
 	fixedLen = 3 + 8 + 8
 	// maxNameLen is the longest codec name; it equals codec.MaxNameLen.
 	maxNameLen = 32
+
+	// critical marks an extension tag that readers must understand.
+	critical = 0x80
+	// tagRetired marks a tombstone; its value is the successor's key.
+	tagRetired = critical | 0x01
 )
 
 // ErrMalformed reports bytes that are not a well-formed envelope: too short
-// for the header, a wrong magic byte, a codec name of bad length or with
-// bad characters, a negative creation time, or a deadline before the
-// creation time.
+// for the header, a wrong magic byte, a codec name of bad length, a
+// negative creation time, a deadline before the creation time, or a
+// truncated extension area.
 var ErrMalformed = errors.New("envelope: malformed")
 
-// ErrVersion reports an envelope with the right magic byte but a format
-// version this package does not know, such as one written by a newer
-// release. It is distinct from ErrMalformed (and does not wrap it) so that
-// callers can tell the two apart.
-var ErrVersion = errors.New("envelope: unknown format version")
+// ErrUnsupported reports an envelope with the right magic byte that this
+// build cannot read: a format version it does not know, or a critical
+// extension it does not know. A newer release wrote it. It is distinct from
+// ErrMalformed (and does not wrap it): such a record is not garbage, and
+// must be left alone.
+var ErrUnsupported = errors.New("envelope: written in a format this build cannot read")
 
 // Envelope is a decoded session record.
 type Envelope struct {
@@ -76,28 +91,52 @@ type Envelope struct {
 	Created time.Time
 	// Deadline is the session's absolute expiry; it is never extended.
 	Deadline time.Time
+	// Retired marks a tombstone: the session moved to another ID and this
+	// record only remembers that the old ID is retired.
+	Retired bool
+	// Successor is, for a tombstone, the store key of the record the
+	// session moved to.
+	Successor []byte
+	// Ext holds the extensions this build does not know, verbatim and in
+	// order. Append writes them back, so that rewriting a record keeps
+	// what a newer release stored in it.
+	Ext []byte
 	// Payload is the encoded session value.
 	Payload []byte
 }
 
-// Size returns the encoded length of an envelope whose codec name is
-// nameLen bytes long and whose payload is payloadLen bytes long. Use it to
-// preallocate the buffer passed to Append.
-func Size(nameLen, payloadLen int) int {
-	return fixedLen + nameLen + payloadLen
+// Size returns the length of e's encoding.
+func (e *Envelope) Size() int {
+	ext := e.extLen()
+	return fixedLen + len(e.Codec) + uvarintLen(uint64(ext)) + ext + len(e.Payload)
+}
+
+// MinSize returns the length of an envelope with the codec name codecName,
+// no extensions and an empty payload.
+func MinSize(codecName string) int {
+	return fixedLen + len(codecName) + 1
+}
+
+// extLen is the length of e's extension area.
+func (e *Envelope) extLen() int {
+	n := len(e.Ext)
+	if e.Retired {
+		n += 1 + uvarintLen(uint64(len(e.Successor))) + len(e.Successor)
+	}
+	return n
 }
 
 // Append appends the encoding of e to dst and returns the extended slice.
 // Created and Deadline are truncated to whole milliseconds.
 //
 // It returns an error wrapping ErrMalformed, and dst unchanged, if e.Codec
-// is not a valid codec name, Created is before the Unix epoch, Deadline is
-// before Created (after truncation), or either time does not fit in int64
-// milliseconds. Append does not allocate when dst has enough spare
-// capacity (see Size).
+// is empty or longer than 32 bytes, Created is before the Unix epoch,
+// Deadline is before Created (after truncation), or either time does not
+// fit in int64 milliseconds. Append does not allocate when dst has enough
+// spare capacity (see Size).
 func Append(dst []byte, e Envelope) ([]byte, error) {
-	if !validName(e.Codec) {
-		return dst, fmt.Errorf("%w: invalid codec name %q", ErrMalformed, e.Codec)
+	if len(e.Codec) == 0 || len(e.Codec) > maxNameLen {
+		return dst, fmt.Errorf("%w: codec name %q", ErrMalformed, e.Codec)
 	}
 	created, ok := unixMilli(e.Created)
 	if !ok || created < 0 {
@@ -114,6 +153,13 @@ func Append(dst []byte, e Envelope) ([]byte, error) {
 	dst = append(dst, e.Codec...)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(created))
 	dst = binary.BigEndian.AppendUint64(dst, uint64(deadline))
+	dst = binary.AppendUvarint(dst, uint64(e.extLen()))
+	if e.Retired {
+		dst = append(dst, tagRetired)
+		dst = binary.AppendUvarint(dst, uint64(len(e.Successor)))
+		dst = append(dst, e.Successor...)
+	}
+	dst = append(dst, e.Ext...)
 	return append(dst, e.Payload...), nil
 }
 
@@ -133,23 +179,101 @@ func unixMilli(t time.Time) (int64, bool) {
 	return ms, true
 }
 
-// Parse decodes the envelope b. The returned Payload aliases b; it is not
-// copied. Times are returned in UTC. Parse allocates only the Codec string,
-// and not even that for the built-in codec names; use ParseHeader to avoid
-// that allocation altogether.
+// Parse decodes the envelope b, of format version 1 or 2. Payload,
+// Successor and Ext alias b; nothing is copied. Times are returned in UTC.
+// Parse allocates only the Codec string, and not even that for the
+// built-in codec names.
 //
-// Errors wrap ErrMalformed or ErrVersion.
+// Errors wrap ErrMalformed or ErrUnsupported.
 func Parse(b []byte) (Envelope, error) {
-	name, created, deadline, payload, err := ParseHeader(b)
-	if err != nil {
+	if len(b) < 1 || b[0] != magic {
+		return Envelope{}, malformedError("bad magic byte")
+	}
+	if len(b) < 2 {
+		return Envelope{}, malformedError("truncated header")
+	}
+	if b[1] != 1 && b[1] != version {
+		return Envelope{}, versionError(b[1])
+	}
+	if len(b) < 3 {
+		return Envelope{}, malformedError("truncated header")
+	}
+	n := int(b[2])
+	if n < 1 || n > maxNameLen {
+		return Envelope{}, malformedError("codec name length out of range")
+	}
+	if len(b) < fixedLen+n {
+		return Envelope{}, malformedError("truncated header")
+	}
+	c := int64(binary.BigEndian.Uint64(b[3+n:]))
+	d := int64(binary.BigEndian.Uint64(b[11+n:]))
+	if c < 0 {
+		return Envelope{}, malformedError("negative creation time")
+	}
+	if d < c {
+		return Envelope{}, malformedError("deadline before creation time")
+	}
+	e := Envelope{
+		Codec:    internName(b[3 : 3+n]),
+		Created:  time.UnixMilli(c).UTC(),
+		Deadline: time.UnixMilli(d).UTC(),
+	}
+	rest := b[fixedLen+n:]
+	if b[1] == 1 {
+		e.Payload = rest
+		return e, nil
+	}
+	l, k := binary.Uvarint(rest)
+	if k <= 0 || l > uint64(len(rest)-k) {
+		return Envelope{}, malformedError("truncated extension area")
+	}
+	ext, payload := rest[k:k+int(l)], rest[k+int(l):]
+	e.Payload = payload
+	if err := e.parseExt(ext); err != nil {
 		return Envelope{}, err
 	}
-	return Envelope{
-		Codec:    internName(name),
-		Created:  created,
-		Deadline: deadline,
-		Payload:  payload,
-	}, nil
+	return e, nil
+}
+
+// parseExt reads the extension area into e. The unknown extensions are
+// kept in e.Ext: aliasing ext when they form one run, as they do in
+// everything Append writes, else copied together.
+func (e *Envelope) parseExt(ext []byte) error {
+	var (
+		owned    []byte // the unknown extensions, once they are not one run
+		run, end = -1, -1
+	)
+	for i := 0; i < len(ext); {
+		tag := ext[i]
+		l, k := binary.Uvarint(ext[i+1:])
+		if k <= 0 || l > uint64(len(ext)-i-1-k) {
+			return malformedError("truncated extension")
+		}
+		next := i + 1 + k + int(l)
+		switch {
+		case tag == tagRetired:
+			e.Retired, e.Successor = true, ext[i+1+k:next]
+		case tag&critical != 0:
+			return extensionError(tag)
+		case run < 0:
+			run, end = i, next
+		case owned == nil && end == i:
+			end = next // extends the run
+		default:
+			if owned == nil {
+				owned = append([]byte(nil), ext[run:end]...)
+			}
+			owned = append(owned, ext[i:next]...)
+		}
+		i = next
+	}
+	switch {
+	case owned != nil:
+		e.Ext = owned
+	case run >= 0:
+		e.Ext = ext[run:end:end]
+	}
+	return nil
 }
 
 // internName returns name as a string, without allocating for the names of
@@ -167,46 +291,14 @@ func internName(name []byte) string {
 	return string(name)
 }
 
-// ParseHeader decodes the envelope b without allocating. codecName and
-// payload are sub-slices of b; compare codecName with the name of the
-// codec at hand (bytes.Equal, or string(codecName) == name, which does not
-// allocate) rather than converting it. Times are returned in UTC.
-//
-// Errors wrap ErrMalformed or ErrVersion. An envelope cut short inside its
-// payload is not an error: see the package documentation.
-func ParseHeader(b []byte) (codecName []byte, created, deadline time.Time, payload []byte, err error) {
-	if len(b) < 1 || b[0] != magic {
-		return nil, time.Time{}, time.Time{}, nil, malformedError("bad magic byte")
+// uvarintLen is the length of x's uvarint encoding.
+func uvarintLen(x uint64) int {
+	n := 1
+	for x >= 0x80 {
+		x >>= 7
+		n++
 	}
-	if len(b) < 2 {
-		return nil, time.Time{}, time.Time{}, nil, malformedError("truncated header")
-	}
-	if b[1] != version {
-		return nil, time.Time{}, time.Time{}, nil, versionError(b[1])
-	}
-	if len(b) < 3 {
-		return nil, time.Time{}, time.Time{}, nil, malformedError("truncated header")
-	}
-	n := int(b[2])
-	if n < 1 || n > maxNameLen {
-		return nil, time.Time{}, time.Time{}, nil, malformedError("codec name length out of range")
-	}
-	if len(b) < fixedLen+n {
-		return nil, time.Time{}, time.Time{}, nil, malformedError("truncated header")
-	}
-	name := b[3 : 3+n]
-	if !validNameBytes(name) {
-		return nil, time.Time{}, time.Time{}, nil, malformedError("invalid codec name")
-	}
-	c := int64(binary.BigEndian.Uint64(b[3+n:]))
-	d := int64(binary.BigEndian.Uint64(b[11+n:]))
-	if c < 0 {
-		return nil, time.Time{}, time.Time{}, nil, malformedError("negative creation time")
-	}
-	if d < c {
-		return nil, time.Time{}, time.Time{}, nil, malformedError("deadline before creation time")
-	}
-	return name, time.UnixMilli(c).UTC(), time.UnixMilli(d).UTC(), b[fixedLen+n:], nil
+	return n
 }
 
 // malformedError is an error wrapping ErrMalformed with a fixed detail.
@@ -217,41 +309,20 @@ type malformedError string
 func (e malformedError) Error() string { return ErrMalformed.Error() + ": " + string(e) }
 func (e malformedError) Unwrap() error { return ErrMalformed }
 
-// versionError is an error wrapping ErrVersion that records the version
-// found.
+// versionError is an error wrapping ErrUnsupported that records the
+// format version found.
 type versionError byte
 
-func (e versionError) Error() string { return fmt.Sprintf("%v %d", ErrVersion, byte(e)) }
-func (e versionError) Unwrap() error { return ErrVersion }
-
-// validName reports whether name is a valid codec name: 1 to maxNameLen
-// characters from [a-z0-9._-]. It mirrors codec.ValidName.
-func validName(name string) bool {
-	if len(name) == 0 || len(name) > maxNameLen {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		if !nameChar(name[i]) {
-			return false
-		}
-	}
-	return true
+func (e versionError) Error() string {
+	return fmt.Sprintf("%v: format version %d", ErrUnsupported, byte(e))
 }
+func (e versionError) Unwrap() error { return ErrUnsupported }
 
-// validNameBytes is validName for a byte slice.
-func validNameBytes(name []byte) bool {
-	if len(name) == 0 || len(name) > maxNameLen {
-		return false
-	}
-	for _, c := range name {
-		if !nameChar(c) {
-			return false
-		}
-	}
-	return true
-}
+// extensionError is an error wrapping ErrUnsupported that records the
+// unknown critical extension found.
+type extensionError byte
 
-// nameChar reports whether c may appear in a codec name.
-func nameChar(c byte) bool {
-	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-'
+func (e extensionError) Error() string {
+	return fmt.Sprintf("%v: critical extension 0x%02x", ErrUnsupported, byte(e))
 }
+func (e extensionError) Unwrap() error { return ErrUnsupported }
