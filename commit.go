@@ -15,17 +15,15 @@ import (
 	"github.com/typedsession/session/internal/token"
 )
 
-// tombstoneTTL is how long a retired record's tombstone may outlive a
-// failed delete.
-const tombstoneTTL = time.Minute
-
 // maxCreateAttempts bounds retries of Create on an ID collision, which
 // with 256-bit IDs means a broken random source or store.
 const maxCreateAttempts = 3
 
 // commit writes the session's changes, at most once per request. It runs
-// before the response header is written, so it may add Set-Cookie and
-// cache headers to h.
+// before the response header is written. When it succeeds it adds the
+// session's headers (Vary, Set-Cookie, Cache-Control) to h; when it fails
+// it leaves h alone, and the caller writes the error response (see
+// failedHeaders).
 //
 // The store calls use a context detached from the request's cancellation:
 // once the handler has done its work, a client hanging up must not leave
@@ -41,241 +39,358 @@ func (s *Session[T]) commit(h http.Header) error {
 		return nil // the handler never touched the session
 	}
 	ctx := context.WithoutCancel(s.req.Context())
+	var err error
+	switch s.intent {
+	case keep:
+		if s.found == foundLive {
+			s.touchIfDue(ctx)
+		}
+	case write:
+		if s.found == foundLive {
+			err = s.write(ctx)
+		} else {
+			err = s.create(ctx)
+		}
+	case renew:
+		err = s.renew(ctx)
+	case destroy:
+		err = s.destroy(ctx)
+	}
+	if err != nil {
+		return err
+	}
 	// The response depends on the session, so on the cookie: keep shared
 	// caches from serving it to other visitors.
 	httpheader.AddVary(h, "Cookie")
-
-	if s.destroyed && s.key != "" {
-		if err := s.m.store.Delete(ctx, s.key); err != nil {
-			return fmt.Errorf("session: destroy: %w", err)
-		}
-	}
 	switch {
-	case !s.has:
-		// Nothing to store: a destroyed session, or a cookie naming no
-		// live session (malformed, forged, expired). Clear the cookie so
-		// the browser stops sending it.
-		if s.hadCookie {
-			s.m.clearCookie(h)
-		}
-		return nil
-	case !s.dirty && !s.renew && !s.destroyed:
-		// Read, not changed: the data came from a live record. The load's
-		// clock reading is close enough to decide on a touch and saves
-		// reading the clock on the read-only path.
-		s.touchIfDue(ctx, s.loadedAt)
-		return nil
-	case s.destroyed || !s.exists:
-		return s.create(ctx, h, s.m.now())
-	case s.renew:
-		return s.renewID(ctx, h, s.m.now())
-	default:
-		return s.update(ctx, s.m.now())
+	case s.token != "":
+		s.m.setCookie(h, s.token, s.dead, s.m.now())
+	case s.intent == destroy,
+		s.hadCookie && s.found == foundNothing:
+		// A logout, or a cookie naming no session at all (malformed,
+		// forged, expired): the browser can stop sending it. A retired,
+		// corrupt or unreadable session's cookie is left alone.
+		s.m.clearCookie(h)
+	}
+	return nil
+}
+
+// failedHeaders adds to h, after a failed commit, the session headers the
+// error response must still carry: the cookie of a renewal that may have
+// retired the old ID (see renew).
+func (s *Session[T]) failedHeaders(h http.Header) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stray != "" {
+		httpheader.AddVary(h, "Cookie")
+		s.m.setCookie(h, s.stray, s.dead, s.m.now())
 	}
 }
 
-// payload encodes the current value, reusing Set's encoding when nothing
-// changed after it.
+// payload returns the data encoded with the manager's codec.
 func (s *Session[T]) payload() ([]byte, error) {
-	if n := len(s.ops); n > 0 && s.ops[n-1].set != nil {
-		return s.ops[n-1].set, nil
+	if s.encMine {
+		return s.enc, nil
 	}
-	b, err := s.m.codec.Marshal(&s.value)
+	b, err := s.m.encode(&s.value)
 	if err != nil {
-		return nil, fmt.Errorf("session: encode: %w", err)
+		return nil, fmt.Errorf("session: commit: %w", err)
+	}
+	s.enc, s.encCodec, s.encMine = b, s.m.codec, true
+	return b, nil
+}
+
+// record frames a stored record.
+func (s *Session[T]) record(e envelope.Envelope) ([]byte, error) {
+	e.Codec = s.m.codecName
+	n := e.Size()
+	if n > s.m.maxRecord {
+		return nil, fmt.Errorf("session: commit: the record takes %d bytes, above MaxRecordSize (%d): %w",
+			n, s.m.maxRecord, backend.ErrTooLarge)
+	}
+	b, err := envelope.Append(make([]byte, 0, n), e)
+	if err != nil {
+		return nil, fmt.Errorf("session: commit: %w", err)
 	}
 	return b, nil
 }
 
-func (s *Session[T]) record(created, dead time.Time, payload []byte) ([]byte, error) {
-	e := envelope.Envelope{Codec: s.m.codecName, Created: created, Deadline: dead, Payload: payload}
-	buf := make([]byte, 0, envelope.Size(len(s.m.codecName), len(payload)))
-	b, err := envelope.Append(buf, e)
-	if err != nil {
-		return nil, fmt.Errorf("session: envelope: %w", err)
-	}
-	return b, nil
-}
-
-// ttl is the store time to live for a record with absolute deadline dead:
-// the idle timeout, cut short by the deadline.
+// ttlFor is the store time to live for a record with absolute deadline
+// dead: the idle timeout, cut short by the deadline.
 func (s *Session[T]) ttlFor(now, dead time.Time) time.Duration {
 	return max(min(s.m.idle, dead.Sub(now)), time.Millisecond)
 }
 
-// create stores the session under a new ID and sets the cookie.
-func (s *Session[T]) create(ctx context.Context, h http.Header, now time.Time) error {
-	tok, key, dead, err := s.storeNew(ctx, now)
+// create stores the data under a new ID, as a session whose lifetime
+// starts now.
+func (s *Session[T]) create(ctx context.Context) error {
+	p, err := s.payload()
 	if err != nil {
 		return err
 	}
-	s.adopt(key, now, dead)
-	s.m.setCookie(h, tok, dead, now)
+	now := s.m.now()
+	dead := now.Add(s.m.lifetime)
+	rec, err := s.record(envelope.Envelope{Created: now, Deadline: dead, Ext: s.ext, Payload: p})
+	if err != nil {
+		return err
+	}
+	tok, key, v, err := s.createRecord(ctx, rec, s.ttlFor(now, dead))
+	if err != nil {
+		return err
+	}
+	s.key, s.version, s.found = key, v, foundLive
+	s.created, s.dead, s.token = now, dead, tok
 	return nil
-}
-
-// storeNew stores the current data under a fresh ID, as a session whose
-// lifetime starts now, and returns the ID, its key and the deadline.
-func (s *Session[T]) storeNew(ctx context.Context, now time.Time) (tok, key string, dead time.Time, err error) {
-	dead = now.Add(s.m.lifetime)
-	p, err := s.payload()
-	if err != nil {
-		return "", "", dead, err
-	}
-	rec, err := s.record(now, dead, p)
-	if err != nil {
-		return "", "", dead, err
-	}
-	tok, key, err = s.createRecord(ctx, rec, s.ttlFor(now, dead))
-	return tok, key, dead, err
 }
 
 // createRecord stores rec under a fresh ID, retrying on a collision.
-func (s *Session[T]) createRecord(ctx context.Context, rec []byte, ttl time.Duration) (tok, key string, err error) {
+func (s *Session[T]) createRecord(ctx context.Context, rec []byte, ttl time.Duration) (tok, key string, version uint64, err error) {
 	for range maxCreateAttempts {
 		tok, err = token.New()
 		if err != nil {
-			return "", "", fmt.Errorf("session: new ID: %w", err)
+			return "", "", 0, fmt.Errorf("session: new ID: %w", err)
 		}
 		key = token.Key(tok)
-		_, err = s.m.store.Create(ctx, key, rec, ttl)
+		version, err = s.m.store.Create(ctx, key, rec, ttl)
 		if err == nil {
-			return tok, key, nil
+			return tok, key, version, nil
 		}
 		if !errors.Is(err, backend.ErrExists) {
-			return "", "", fmt.Errorf("session: create: %w", err)
+			return "", "", 0, fmt.Errorf("session: create: %w", err)
 		}
 	}
-	return "", "", fmt.Errorf("session: create: %d ID collisions in a row: %w", maxCreateAttempts, err)
+	return "", "", 0, fmt.Errorf("session: create: %d ID collisions in a row: %w", maxCreateAttempts, err)
 }
 
-func (s *Session[T]) adopt(key string, created, dead time.Time) {
-	s.key = key
-	s.created, s.dead = created, dead
-	s.exists = true
-}
-
-// renewID moves the session to a new ID. It first retires the old record
-// with a compare-and-set write of a tombstone (an envelope whose deadline
-// has passed, holding no data): on a conflict the record is reloaded and
-// this request's changes are replayed on it, so changes other requests
-// committed meanwhile are carried over, and from then on the old ID reads
-// as no session (a planted ID never sees the data of the login that
-// retires it). Then the data is stored under the new ID and the tombstone
-// is deleted; if that fails, the failure is logged and the renewal stands,
-// because the tombstone holds nothing and expires by itself.
-func (s *Session[T]) renewID(ctx context.Context, h http.Header, now time.Time) error {
-	lock := s.m.lockFor(s.key)
-	lock.Lock()
-	defer lock.Unlock()
-	if err := s.updateLocked(ctx, now, true); err != nil {
-		return err
-	}
-	oldKey := s.key
-	tok, key, dead, err := s.storeNew(ctx, now)
-	if err != nil {
-		return err
-	}
-	if err := s.m.store.Delete(ctx, oldKey); err != nil {
-		// The old ID is dead already: its record is a tombstone that
-		// holds nothing and expires by itself.
-		s.m.log.WarnContext(ctx, "session renew: deleting the retired record failed",
-			slog.String("key", logKey(oldKey)), slog.Any("error", err))
-	}
-	s.adopt(key, now, dead)
-	s.m.setCookie(h, tok, dead, now)
-	return nil
-}
-
-// update writes the changed session with compare-and-set. On a version
-// conflict it reloads the record, replays this request's changes on the
-// fresh data and tries again, a bounded number of times. Commits of one
-// key within this process are serialised, so they conflict only with
-// writers elsewhere.
-func (s *Session[T]) update(ctx context.Context, now time.Time) error {
-	lock := s.m.lockFor(s.key)
-	lock.Lock()
-	defer lock.Unlock()
-	return s.updateLocked(ctx, now, false)
-}
-
-// updateLocked is update with the commit lock held. With tombstone set it
-// writes a tombstone instead of the data (see renewID), after the same
-// conflict handling, so that s.value ends up as the merged data.
-func (s *Session[T]) updateLocked(ctx context.Context, now time.Time, tombstone bool) error {
+// write stores the changed data under the session's ID with
+// compare-and-set. On a version conflict it reloads the record, replays
+// this request's changes on the fresh data and tries again, a bounded
+// number of times. Commits of one key within this process are serialised,
+// so they conflict only with writers elsewhere.
+func (s *Session[T]) write(ctx context.Context) error {
+	k := s.m.locks.lock(s.key)
+	defer s.m.locks.unlock(s.key, k)
 	p, err := s.payload()
 	if err != nil {
 		return err
 	}
 	for attempt := 0; ; attempt++ {
+		now := s.m.now()
 		if !now.Before(s.dead) {
 			return fmt.Errorf("session: commit: session reached its lifetime: %w: %w", ErrGone, backend.ErrNotFound)
 		}
-		created, dead, payload, ttl := s.created, s.dead, p, s.ttlFor(now, s.dead)
-		if tombstone {
-			created, dead, payload, ttl = now, now, nil, tombstoneTTL
-		}
-		rec, err := s.record(created, dead, payload)
+		rec, err := s.record(envelope.Envelope{Created: s.created, Deadline: s.dead, Ext: s.ext, Payload: p})
 		if err != nil {
 			return err
 		}
-		v, err := s.m.store.Update(ctx, s.key, s.version, rec, ttl)
-		switch {
-		case err == nil:
+		v, err := s.m.store.Update(ctx, s.key, s.version, rec, s.ttlFor(now, s.dead))
+		if err == nil {
 			s.version = v
 			return nil
-		case errors.Is(err, backend.ErrNotFound):
-			return fmt.Errorf("session: commit: %w: %w", ErrGone, err)
-		case !errors.Is(err, backend.ErrConflict):
-			return fmt.Errorf("session: commit: %w", err)
-		case attempt >= s.m.maxRetries:
-			return fmt.Errorf("session: commit: gave up after %d conflicting writes: %w", attempt+1, err)
 		}
-		if attempt > 0 {
-			// Another process keeps winning: back off with jitter.
-			if err := sleep(ctx, rand.N(time.Duration(1<<min(attempt, 6))*time.Millisecond)); err != nil {
-				return fmt.Errorf("session: commit: %w", err)
-			}
+		if err := s.conflict(ctx, err, attempt); err != nil {
+			return err
 		}
 		if p, err = s.reload(ctx); err != nil {
 			return err
 		}
-		now = s.m.now()
 	}
 }
 
-// reload fetches the current record after a conflict and replays this
-// request's changes on it, returning the payload to write.
+// conflict turns an error of a compare-and-set on s.key into the error
+// the commit returns, or nil if it was a version conflict worth another
+// attempt, after a backoff when another process keeps winning.
+func (s *Session[T]) conflict(ctx context.Context, err error, attempt int) error {
+	switch {
+	case errors.Is(err, backend.ErrNotFound):
+		return fmt.Errorf("session: commit: %w: %w", ErrGone, err)
+	case !errors.Is(err, backend.ErrConflict):
+		return fmt.Errorf("session: commit: %w", err)
+	case attempt >= s.m.maxRetries:
+		return fmt.Errorf("session: commit: gave up after %d conflicting writes: %w", attempt+1, err)
+	case attempt > 0:
+		if err := sleep(ctx, rand.N(time.Duration(1<<min(attempt, 6))*time.Millisecond)); err != nil {
+			return fmt.Errorf("session: commit: %w", err)
+		}
+	}
+	return nil
+}
+
+// reload fetches the current record under s.key after a conflict, replays
+// this request's changes on it and returns the data to write.
 func (s *Session[T]) reload(ctx context.Context) ([]byte, error) {
 	rec, err := s.m.store.Load(ctx, s.key)
 	switch {
-	case errors.Is(err, backend.ErrNotFound):
+	case errors.Is(err, backend.ErrNotFound), errors.Is(err, backend.ErrCorrupt):
 		return nil, fmt.Errorf("session: commit: %w: %w", ErrGone, err)
 	case err != nil:
 		return nil, fmt.Errorf("session: commit: reload: %w", err)
 	}
-	c, created, dead, payload, ok := s.decode(ctx, rec.Data, s.m.now(), &s.value)
-	if !ok {
-		return nil, fmt.Errorf("session: commit: %w: the record changed into one that cannot be read", ErrGone)
+	switch f, err := s.adopt(ctx, rec, s.m.now()); {
+	case err != nil:
+		return nil, fmt.Errorf("session: commit: %w", err)
+	case f != foundLive:
+		return nil, fmt.Errorf("session: commit: the session was ended or renewed meanwhile: %w: %w",
+			ErrGone, backend.ErrNotFound)
 	}
-	s.version, s.created, s.dead = rec.Version, created, dead
-	s.base, s.baseCodec = payload, c
-	if s.value, s.has, err = s.apply(s.value, true); err != nil {
+	if err := s.replay(); err != nil {
 		return nil, fmt.Errorf("session: commit: replaying changes: %w", err)
 	}
-	b, err := s.m.codec.Marshal(&s.value)
-	if err != nil {
-		return nil, fmt.Errorf("session: encode: %w", err)
+	return s.payload()
+}
+
+// replay runs the recorded changes, in order, on the freshly loaded data.
+func (s *Session[T]) replay() error {
+	for _, o := range s.ops {
+		if o.set != nil {
+			var fresh T
+			if err := s.m.codec.Unmarshal(o.set, &fresh); err != nil {
+				return fmt.Errorf("session: decode: %w", err)
+			}
+			s.value, s.has = fresh, true
+			continue
+		}
+		s.busy.Store(true)
+		err := o.fn(&s.value)
+		s.busy.Store(false)
+		if err != nil {
+			return err
+		}
+		s.has = true
 	}
-	return b, nil
+	s.encMine = false // the data changed: payload encodes it
+	return nil
+}
+
+// renew moves the session to a new ID:
+//
+//  1. It stores the data under a new ID. If that fails, nothing changed.
+//  2. It replaces the old record with a tombstone naming the new one, with
+//     compare-and-set. On a conflict it reloads the old record, replays
+//     this request's changes on it, rewrites the new record and tries
+//     again, so changes other requests committed meanwhile are carried
+//     over.
+//
+// The renewal succeeds when the tombstone is written: the old ID is
+// retired and the new one holds the data. If step 2 fails, the new record
+// is deleted and the old session is left as it was. A failure that leaves
+// it unknown whether the tombstone was written is resolved by reading it
+// back; if even that fails, the commit fails but the response still
+// carries the new cookie (stray), because the old ID may be retired: the
+// visitor keeps a working session either way, and the old ID never shows
+// this request's data, since that only ever went under the new ID.
+func (s *Session[T]) renew(ctx context.Context) error {
+	oldKey := s.key
+	k := s.m.locks.lock(oldKey)
+	defer s.m.locks.unlock(oldKey, k)
+
+	now := s.m.now()
+	if !now.Before(s.dead) {
+		return fmt.Errorf("session: commit: session reached its lifetime: %w: %w", ErrGone, backend.ErrNotFound)
+	}
+	p, err := s.payload()
+	if err != nil {
+		return err
+	}
+	dead := now.Add(s.m.lifetime)
+	ttl := s.ttlFor(now, dead)
+	rec, err := s.record(envelope.Envelope{Created: now, Deadline: dead, Ext: s.ext, Payload: p})
+	if err != nil {
+		return err
+	}
+	tok, key, v, err := s.createRecord(ctx, rec, ttl)
+	if err != nil {
+		return err
+	}
+	tomb, err := s.record(envelope.Envelope{Created: now, Deadline: now, Retired: true, Successor: []byte(key)})
+	if err != nil {
+		s.abandon(ctx, key)
+		return err
+	}
+	for attempt := 0; ; attempt++ {
+		known, err := s.retire(ctx, oldKey, key, tomb)
+		if err == nil {
+			break
+		}
+		if !known {
+			s.dead, s.stray = dead, tok
+			s.m.log.ErrorContext(ctx, "session renew: cannot tell whether the old ID was retired; sending the new one",
+				slog.String("key", logKey(oldKey)), slog.Any("error", err))
+			return fmt.Errorf("session: commit: retiring the old ID: %w", err)
+		}
+		// Carry the changes committed under the old ID over to the new
+		// record, then try again.
+		if err = s.conflict(ctx, err, attempt); err == nil {
+			if p, err = s.reload(ctx); err == nil {
+				rec, err = s.record(envelope.Envelope{Created: now, Deadline: dead, Ext: s.ext, Payload: p})
+			}
+			if err == nil {
+				v, err = s.m.store.Update(ctx, key, v, rec, ttl)
+			}
+		}
+		if err != nil {
+			s.abandon(ctx, key)
+			return err
+		}
+	}
+	s.key, s.version, s.found = key, v, foundLive
+	s.created, s.dead, s.token = now, dead, tok
+	return nil
+}
+
+// retire replaces the record under oldKey with tomb if its version is
+// still s.version. known is false when the store failed in a way that
+// leaves it unknown whether it did, and reading the record back failed
+// too.
+func (s *Session[T]) retire(ctx context.Context, oldKey, newKey string, tomb []byte) (known bool, err error) {
+	_, err = s.m.store.Update(ctx, oldKey, s.version, tomb, s.m.idle)
+	if err == nil || errors.Is(err, backend.ErrNotFound) || errors.Is(err, backend.ErrConflict) {
+		return true, err
+	}
+	rec, lerr := s.m.store.Load(ctx, oldKey)
+	switch {
+	case errors.Is(lerr, backend.ErrNotFound), errors.Is(lerr, backend.ErrCorrupt):
+		return true, err
+	case lerr != nil:
+		return false, err
+	}
+	if e, perr := envelope.Parse(rec.Data); perr == nil && e.Retired && string(e.Successor) == newKey {
+		return true, nil
+	}
+	return true, err
+}
+
+// abandon deletes the record of a renewal that did not happen. Nobody
+// holds its ID, so a failure only costs store space until it expires.
+func (s *Session[T]) abandon(ctx context.Context, key string) {
+	if err := s.m.store.Delete(ctx, key); err != nil {
+		s.m.log.WarnContext(ctx, "session renew: deleting the unused new record failed; it expires by itself",
+			slog.String("key", logKey(key)), slog.Any("error", err))
+	}
+}
+
+// destroy deletes the session's record, and stores data set after Destroy
+// under a new ID. A tombstone is left in place: it keeps requests that
+// still carry the retired ID from clobbering the renewed session's cookie.
+func (s *Session[T]) destroy(ctx context.Context) error {
+	if s.key != "" && s.found != foundRetired {
+		if err := s.m.store.Delete(ctx, s.key); err != nil {
+			return fmt.Errorf("session: destroy: %w", err)
+		}
+	}
+	if s.has {
+		return s.create(ctx)
+	}
+	return nil
 }
 
 // touchIfDue extends an unchanged session's time to live when enough of
 // its idle timeout has passed, without rewriting it. A failed touch costs
 // at most some idle time, so it is logged rather than failing the
-// response.
-func (s *Session[T]) touchIfDue(ctx context.Context, now time.Time) {
-	want := s.ttlFor(now, s.dead)
+// response. The load's clock reading is close enough to decide, and saves
+// reading the clock on the read-only path.
+func (s *Session[T]) touchIfDue(ctx context.Context) {
+	want := s.ttlFor(s.loadedAt, s.dead)
 	if want-s.ttl < s.m.touchAfter {
 		return
 	}

@@ -26,14 +26,15 @@ var goldenUser = UserSession{
 }
 
 // TestGoldenRecords pins the bytes a session is stored as, per codec, and
-// checks that records in that format, as written by earlier releases,
+// checks that records in every format, as written by earlier releases,
 // still load. A change to the wire format must be deliberate: it fails
 // here until the golden files are rewritten with -update, and then old
-// records must still decode.
+// records must still decode. record-v1.* are records of the first format
+// (no extension area), kept as read fixtures; record-v2.* are written now.
 func TestGoldenRecords(t *testing.T) {
 	for _, c := range []codec.Codec{codec.JSON, codec.MsgPack, codec.Gob} {
 		t.Run(c.Name(), func(t *testing.T) {
-			path := filepath.Join("testdata", "record-v1."+c.Name())
+			path := filepath.Join("testdata", "record-v2."+c.Name())
 			h := newHarness(t, session.Config{Codec: c, Lifetime: 24 * time.Hour})
 			cookie := h.login(goldenUser)
 			_, rec, err := h.storedEnvelope(cookie)
@@ -55,14 +56,21 @@ func TestGoldenRecords(t *testing.T) {
 				t.Errorf("stored record changed:\n got %x\nwant %x", rec.Data, golden)
 			}
 
-			// Plant the golden record under a fresh ID and read it back.
-			tok, _ := token.New()
-			if _, err := h.mem.Create(t.Context(), token.Key(tok), golden, time.Hour); err != nil {
-				t.Fatal(err)
-			}
-			got, ok := h.get("session=" + tok)
-			if !ok || !reflect.DeepEqual(got, goldenUser) {
-				t.Errorf("golden record loads as %+v, %v", got, ok)
+			// Plant each format's golden record under a fresh ID and read
+			// it back.
+			for _, p := range []string{path, filepath.Join("testdata", "record-v1."+c.Name())} {
+				golden, err := os.ReadFile(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tok, _ := token.New()
+				if _, err := h.mem.Create(t.Context(), token.Key(tok), golden, time.Hour); err != nil {
+					t.Fatal(err)
+				}
+				got, ok := h.get("session=" + tok)
+				if !ok || !reflect.DeepEqual(got, goldenUser) {
+					t.Errorf("%s loads as %+v, %v", p, got, ok)
+				}
 			}
 		})
 	}

@@ -15,13 +15,22 @@ import (
 // exactly once: just before the response header is written (the first
 // WriteHeader, Write, ReadFrom, Flush or Hijack) or when next returns
 // without writing, whichever is first. If the commit fails, the response
-// is replaced by Config.ErrorHandler's, and the handler's later writes
-// fail. A handler that panics commits nothing.
+// is replaced by Config.ErrorHandler's: the headers the handler set are
+// discarded, those set before the middleware ran are kept, and the
+// handler's later writes fail. A handler that panics commits nothing.
+//
+// The middleware of one Manager applied twice to a request (say, once
+// around the router and once around a route) acts once: the inner one
+// passes the request through.
 //
 // The response writer given to next forwards Flush, Hijack and ReadFrom,
 // and unwraps (Unwrap) for http.ResponseController.
 func (m *Manager[T]) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := r.Context().Value(m).(*Session[T]); ok {
+			next.ServeHTTP(w, r)
+			return
+		}
 		s := &Session[T]{m: m}
 		r = r.WithContext(context.WithValue(r.Context(), m, s))
 		s.req = r
@@ -38,6 +47,12 @@ type responseWriter[T any] struct {
 	s         *Session[T]
 	attempted bool  // commit ran
 	failed    error // commit failed; the error response was written
+
+	// The header map as the handler found it, taken the first time the
+	// handler asks for it, so that a failed commit can discard what the
+	// handler added and keep what was there before.
+	snapped bool
+	snap    http.Header
 }
 
 // errReplaced is returned by writes after a failed commit replaced the
@@ -54,7 +69,13 @@ func (rw *responseWriter[T]) commit() bool {
 	h := rw.w.Header()
 	if err := rw.s.commit(h); err != nil {
 		rw.failed = err
-		clear(h)
+		if rw.snapped {
+			clear(h)
+			for k, v := range rw.snap {
+				h[k] = v
+			}
+		}
+		rw.s.failedHeaders(h)
 		rw.s.m.onError(rw.w, rw.s.req, err)
 		return false
 	}
@@ -66,7 +87,16 @@ func (rw *responseWriter[T]) writeErr() error {
 }
 
 // Header returns the header map of the underlying writer.
-func (rw *responseWriter[T]) Header() http.Header { return rw.w.Header() }
+func (rw *responseWriter[T]) Header() http.Header {
+	h := rw.w.Header()
+	if !rw.snapped && !rw.attempted {
+		rw.snapped = true
+		if len(h) > 0 {
+			rw.snap = h.Clone()
+		}
+	}
+	return h
+}
 
 // WriteHeader commits the session, then writes the header. Informational
 // (1xx) headers other than 101 pass through without committing.

@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"sync"
 	"time"
 
@@ -44,26 +45,33 @@ import (
 
 // Default values used for zero Config fields.
 const (
-	DefaultIdleTimeout = 30 * time.Minute
-	DefaultLifetime    = 12 * time.Hour
-	DefaultCookieName  = "session"
-	DefaultMaxRetries  = 8
+	DefaultIdleTimeout   = 30 * time.Minute
+	DefaultLifetime      = 12 * time.Hour
+	DefaultCookieName    = "session"
+	DefaultMaxRetries    = 8
+	DefaultMaxRecordSize = 1 << 20
 )
 
 // Config configures a Manager. The zero value is usable: msgpack encoding,
-// a 30-minute idle timeout, a 12-hour lifetime and a cookie named
-// "session" that is HttpOnly, Secure, SameSite=Lax, Path=/ and lasts for
-// the browser session.
+// a 30-minute idle timeout, a 12-hour lifetime, records of at most 1 MiB and
+// a cookie named "session" that is HttpOnly, Secure, SameSite=Lax, Path=/
+// and lasts for the browser session.
 type Config struct {
 	// Codec encodes session data for new writes. Default codec.MsgPack.
-	// Choose one by name with codec.Lookup.
+	// Choose one by name with codec.Lookup. New checks that it carries
+	// every value of T faithfully (see New).
 	Codec codec.Codec
 
-	// Codecs lists the codecs that stored sessions may have been written
-	// with. A session written with another codec than Codec is decoded
-	// with its own codec and rewritten with Codec on its next change.
-	// Default: the built-in codecs plus Codec.
-	Codecs *codec.Registry
+	// Codecs lists custom codecs that stored sessions may have been
+	// written with, besides Codec. The built-in codecs (json, msgpack,
+	// gob) are always readable. A session written with another codec than
+	// Codec is decoded with its own codec and rewritten with Codec on its
+	// next change. A session written with a codec this list lacks is left
+	// alone and reported as ErrUnreadable (503): when you switch to a
+	// custom codec, first deploy every instance with it in Codecs, then
+	// make it the Codec. A codec here with the name of a built-in one
+	// replaces it for reading.
+	Codecs []codec.Codec
 
 	// IdleTimeout ends a session that has not been used for this long.
 	// The store's time to live is extended as the session is used, at most
@@ -72,18 +80,29 @@ type Config struct {
 	IdleTimeout time.Duration
 
 	// Lifetime caps a session's total life, counted from its creation or
-	// its last RenewID. It is never extended. Default DefaultLifetime.
+	// its last renewal. It is never extended. Default DefaultLifetime.
 	Lifetime time.Duration
+
+	// MaxRecordSize caps the size of a stored record: the encoded session
+	// data plus about 30 bytes of framing. A change that makes the data
+	// larger fails (Set and Update return an error wrapping
+	// backend.ErrTooLarge), and a stored record larger than this is
+	// treated as corrupt, so decoders never see more input than this.
+	// The cap bounds the input of a decode, not the memory it allocates:
+	// a few bytes can stand for a large zero value, such as an array
+	// field. Default DefaultMaxRecordSize (1 MiB).
+	MaxRecordSize int
 
 	// Cookie configures the session cookie.
 	Cookie CookieConfig
 
-	// ErrorHandler writes the response when committing the session fails
-	// (the store is unavailable, the session was ended concurrently,
-	// conflicts persisted). Any headers the handler had set are discarded
-	// first. The default logs the error and answers 503 Service
-	// Unavailable for errors wrapping backend.ErrUnavailable and 500
-	// Internal Server Error for the rest.
+	// ErrorHandler writes the response when committing the session fails.
+	// The headers the handler had set are discarded first; headers set
+	// before the session middleware ran (security headers, CORS) are kept.
+	// The default logs the error and answers 409 Conflict for errors
+	// wrapping ErrGone (the session was ended or renewed by a concurrent
+	// request), 503 Service Unavailable with Retry-After for errors
+	// wrapping ErrUnavailable, and 500 Internal Server Error for the rest.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 
 	// Logger receives the manager's logs. Default slog.Default().
@@ -139,60 +158,63 @@ type Manager[T any] struct {
 	store      backend.Store
 	codec      codec.Codec
 	codecName  string
-	codecs     *codec.Registry
+	readers    map[string]codec.Codec // by name: the codecs records may be written with
 	idle       time.Duration
 	lifetime   time.Duration
 	touchAfter time.Duration
+	maxRecord  int
 	cookie     CookieConfig
 	onError    func(w http.ResponseWriter, r *http.Request, err error)
 	log        *slog.Logger
 	now        func() time.Time
 	maxRetries int
 
-	// commitLocks serialise compare-and-set commits of one store key
-	// within this process, so concurrent requests of one visitor resolve
-	// a conflict in a single retry instead of racing each other.
-	commitLocks [64]sync.Mutex
+	// locks serialise the commits of one store key within this process,
+	// so that concurrent requests of one visitor resolve a conflict in a
+	// single retry instead of racing each other. They are per key, so one
+	// visitor's slow commit never delays another visitor's.
+	locks keyLocks
+}
+
+// typeChecker is implemented by codecs that can tell from a type alone
+// whether every value of it survives their round trip.
+type typeChecker interface {
+	CheckType(t reflect.Type) error
 }
 
 // New returns a Manager that keeps sessions of type T in store.
 //
-// It validates cfg (cookie attribute rules, positive durations) and checks
-// that the zero value of T round-trips through the codec, so a type the
-// codec cannot handle fails here rather than on the first request.
+// It validates cfg (cookie attribute rules, positive durations, codec
+// names) and checks once, with reflection, that the write codec carries
+// every value of T faithfully: what a handler sets is what the next
+// request gets. A type the codec would change (unexported fields holding
+// data, marshaler methods the codec ignores, interface fields, pointers
+// gob turns into nil...) fails here, with an error naming the field path,
+// the codec and the fix; see the codec package. For a codec without such a
+// check, New checks that the zero value of T round-trips. Codecs listed in
+// cfg.Codecs are only checked to be able to decode into T: a record is as
+// faithful as the codec that wrote it.
 func New[T any](store backend.Store, cfg Config) (*Manager[T], error) {
-	if store == nil {
+	if isNil(store) {
 		return nil, errors.New("session: New with a nil store")
 	}
 	m := &Manager[T]{
 		store:      store,
 		codec:      cfg.Codec,
-		codecs:     cfg.Codecs,
 		idle:       cfg.IdleTimeout,
 		lifetime:   cfg.Lifetime,
+		maxRecord:  cfg.MaxRecordSize,
 		cookie:     cfg.Cookie,
 		onError:    cfg.ErrorHandler,
 		log:        cfg.Logger,
 		now:        cfg.Now,
 		maxRetries: cfg.MaxRetries,
 	}
-	if m.codec == nil {
+	if isNil(m.codec) {
 		m.codec = codec.MsgPack
 	}
-	m.codecName = m.codec.Name()
-	if !codec.ValidName(m.codecName) {
-		return nil, fmt.Errorf("session: %w: %q", codec.ErrInvalidName, m.codecName)
-	}
-	if m.codecs == nil {
-		reg, err := codec.NewRegistry(m.codec)
-		if err != nil {
-			return nil, fmt.Errorf("session: %w", err)
-		}
-		m.codecs = reg
-	} else if c, err := m.codecs.Lookup(m.codecName); err != nil || c != m.codec {
-		if err := m.codecs.Register(m.codec); err != nil {
-			return nil, fmt.Errorf("session: Config.Codecs: %w", err)
-		}
+	if err := m.setCodecs(cfg.Codecs); err != nil {
+		return nil, err
 	}
 	switch {
 	case m.idle < 0:
@@ -213,6 +235,12 @@ func New[T any](store backend.Store, cfg Config) (*Manager[T], error) {
 	case m.maxRetries == 0:
 		m.maxRetries = DefaultMaxRetries
 	}
+	switch {
+	case m.maxRecord < 0:
+		return nil, fmt.Errorf("session: negative MaxRecordSize %d", m.maxRecord)
+	case m.maxRecord == 0:
+		m.maxRecord = DefaultMaxRecordSize
+	}
 	if err := normalizeCookie(&m.cookie); err != nil {
 		return nil, err
 	}
@@ -225,15 +253,91 @@ func New[T any](store backend.Store, cfg Config) (*Manager[T], error) {
 	if m.onError == nil {
 		m.onError = m.defaultErrorHandler
 	}
-	var zero T
-	b, err := m.codec.Marshal(&zero)
-	if err == nil {
-		err = m.codec.Unmarshal(b, &zero)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("session: codec %q cannot round-trip %T: %w", m.codecName, zero, err)
+	if err := checkType[T](m.codec, cfg.Codecs); err != nil {
+		return nil, err
 	}
 	return m, nil
+}
+
+// isNil reports whether v is nil or holds a nil pointer, map, func, chan
+// or slice: a typed nil such as (*memstore.Store)(nil) in an interface.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Func, reflect.Chan, reflect.Slice, reflect.Interface, reflect.UnsafePointer:
+		return rv.IsNil()
+	}
+	return false
+}
+
+// setCodecs builds the codec lookup: the built-in codecs, then the extra
+// ones, then the write codec, each replacing an earlier one of its name.
+// It never compares codecs (custom ones need not be comparable) and never
+// modifies extra.
+func (m *Manager[T]) setCodecs(extra []codec.Codec) error {
+	m.codecName = m.codec.Name()
+	if !codec.ValidName(m.codecName) {
+		return fmt.Errorf("session: Config.Codec: %w: %q", codec.ErrInvalidName, m.codecName)
+	}
+	names := codec.Names()
+	m.readers = make(map[string]codec.Codec, len(names)+len(extra)+1)
+	for _, name := range names {
+		c, err := codec.Lookup(name)
+		if err != nil {
+			return fmt.Errorf("session: %w", err)
+		}
+		m.readers[name] = c
+	}
+	seen := make(map[string]bool, len(extra))
+	for i, c := range extra {
+		if isNil(c) {
+			return fmt.Errorf("session: Config.Codecs[%d] is nil", i)
+		}
+		name := c.Name()
+		if !codec.ValidName(name) {
+			return fmt.Errorf("session: Config.Codecs[%d]: %w: %q", i, codec.ErrInvalidName, name)
+		}
+		if seen[name] {
+			return fmt.Errorf("session: Config.Codecs lists two codecs named %q", name)
+		}
+		seen[name] = true
+		m.readers[name] = c
+	}
+	m.readers[m.codecName] = m.codec
+	return nil
+}
+
+// checkType checks that w, the write codec, carries every value of T, and
+// that each codec in extra can decode into T.
+func checkType[T any](w codec.Codec, extra []codec.Codec) error {
+	t := reflect.TypeFor[T]()
+	if tc, ok := w.(typeChecker); ok {
+		if err := tc.CheckType(t); err != nil {
+			return fmt.Errorf("session: New[%v]: %w", t, err)
+		}
+	} else if err := roundTripZero[T](w); err != nil {
+		return fmt.Errorf("session: New[%v]: codec %q cannot round-trip the zero value: %w", t, w.Name(), err)
+	}
+	for _, c := range extra {
+		if c.Name() == w.Name() {
+			continue
+		}
+		if err := roundTripZero[T](c); err != nil {
+			return fmt.Errorf("session: New[%v]: Config.Codecs: codec %q cannot decode into %v: %w", t, c.Name(), t, err)
+		}
+	}
+	return nil
+}
+
+func roundTripZero[T any](c codec.Codec) error {
+	var zero T
+	b, err := c.Marshal(&zero)
+	if err == nil {
+		err = c.Unmarshal(b, &zero)
+	}
+	return err
 }
 
 // From returns the session of the request r. r must have passed through
@@ -246,33 +350,59 @@ func (m *Manager[T]) From(r *http.Request) *Session[T] {
 	return &Session[T]{m: m, detached: true}
 }
 
-// defaultErrorHandler logs err and answers 503 for an unavailable store,
-// 500 otherwise.
+// defaultErrorHandler logs err and answers 409 for a session ended by a
+// concurrent request, 503 for an unavailable store, 500 otherwise.
 func (m *Manager[T]) defaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
-	status := http.StatusInternalServerError
-	if errors.Is(err, backend.ErrUnavailable) {
+	status, level := http.StatusInternalServerError, slog.LevelError
+	switch {
+	case errors.Is(err, ErrGone):
+		status, level = http.StatusConflict, slog.LevelWarn
+	case errors.Is(err, ErrUnavailable):
 		status = http.StatusServiceUnavailable
 		w.Header().Set("Retry-After", "1")
 	}
-	m.log.ErrorContext(r.Context(), "session commit failed",
+	m.log.Log(r.Context(), level, "session commit failed",
 		slog.String("method", r.Method), slog.String("path", r.URL.Path),
 		slog.Int("status", status), slog.Any("error", err))
 	http.Error(w, http.StatusText(status), status)
 }
 
-// lockFor returns the commit lock for a store key.
-func (m *Manager[T]) lockFor(key string) *sync.Mutex {
-	var h uint32 = 2166136261
-	for i := 0; i < len(key); i++ {
-		h = (h ^ uint32(key[i])) * 16777619
-	}
-	return &m.commitLocks[h%uint32(len(m.commitLocks))]
+// keyLocks hands out one mutex per store key, for as long as someone holds
+// or waits for it.
+type keyLocks struct {
+	mu sync.Mutex
+	m  map[string]*keyLock
 }
 
-// codecFor returns the codec named by an envelope.
-func (m *Manager[T]) codecFor(name []byte) (codec.Codec, error) {
-	if string(name) == m.codecName {
-		return m.codec, nil
+type keyLock struct {
+	sync.Mutex
+	refs int // holders and waiters
+}
+
+// lock locks key's mutex and returns it, for unlock.
+func (l *keyLocks) lock(key string) *keyLock {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = make(map[string]*keyLock)
 	}
-	return m.codecs.Lookup(string(name))
+	k := l.m[key]
+	if k == nil {
+		k = &keyLock{}
+		l.m[key] = k
+	}
+	k.refs++
+	l.mu.Unlock()
+	k.Lock()
+	return k
+}
+
+// unlock unlocks k, the mutex of key, and forgets it when nobody else
+// holds or waits for it.
+func (l *keyLocks) unlock(key string, k *keyLock) {
+	k.Unlock()
+	l.mu.Lock()
+	if k.refs--; k.refs == 0 {
+		delete(l.m, key)
+	}
+	l.mu.Unlock()
 }
