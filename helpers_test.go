@@ -153,6 +153,11 @@ func newHarness(t testing.TB, cfg session.Config) *harness {
 	return h
 }
 
+// logger returns a logger writing to h.logs.
+func (h *harness) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
 // manager returns another manager on the same store and clock.
 func (h *harness) manager(cfg session.Config) *session.Manager[UserSession] {
 	h.t.Helper()
@@ -160,7 +165,7 @@ func (h *harness) manager(cfg session.Config) *session.Manager[UserSession] {
 		cfg.Now = h.clock.Now
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		cfg.Logger = h.logger()
 	}
 	m, err := session.New[UserSession](h.count, cfg)
 	if err != nil {
