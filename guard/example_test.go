@@ -63,10 +63,10 @@ func Example() {
 	isAdmin := func(a Account) bool { return slices.Contains(a.Roles, "admin") }
 
 	mux := http.NewServeMux()
-	mux.Handle("GET /me", guard.Require(mgr, func(w http.ResponseWriter, r *http.Request, a Account) {
+	mux.Handle("GET /me", guard.Require(mgr, func(w http.ResponseWriter, r *http.Request, _ *session.Session[Account], a Account) {
 		fmt.Fprintln(w, "you are", a.User)
 	}))
-	mux.Handle("GET /admin", guard.Allow(mgr, isAdmin, func(w http.ResponseWriter, r *http.Request, a Account) {
+	mux.Handle("GET /admin", guard.Allow(mgr, isAdmin, func(w http.ResponseWriter, r *http.Request, _ *session.Session[Account], a Account) {
 		fmt.Fprintln(w, "welcome to the console,", a.User)
 	}))
 	app := mgr.Middleware(mux)
@@ -98,7 +98,7 @@ func ExampleWithLoginRedirect() {
 		panic(err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /orders", guard.Require(mgr, func(w http.ResponseWriter, r *http.Request, a Account) {
+	mux.Handle("GET /orders", guard.Require(mgr, func(w http.ResponseWriter, r *http.Request, _ *session.Session[Account], a Account) {
 		fmt.Fprintln(w, "orders of", a.User)
 	}, guard.WithLoginRedirect("/login")))
 	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) {
@@ -140,7 +140,7 @@ func ExampleCheck() {
 		return nil
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /docs/{id}", guard.Check(mgr, ownsDoc, func(w http.ResponseWriter, r *http.Request, a Account) {
+	mux.Handle("GET /docs/{id}", guard.Check(mgr, ownsDoc, func(w http.ResponseWriter, r *http.Request, _ *session.Session[Account], a Account) {
 		fmt.Fprintf(w, "document %s of %s\n", r.PathValue("id"), a.User)
 	}))
 	app := mgr.Middleware(mux)
@@ -226,7 +226,7 @@ func ExampleWithResponder() {
 		fmt.Fprintln(w, "<p>Admins only. <a href=/>Back</a></p>")
 	}
 	isAdmin := func(a Account) bool { return slices.Contains(a.Roles, "admin") }
-	app := mgr.Middleware(guard.Allow(mgr, isAdmin, func(w http.ResponseWriter, r *http.Request, a Account) {
+	app := mgr.Middleware(guard.Allow(mgr, isAdmin, func(w http.ResponseWriter, r *http.Request, _ *session.Session[Account], a Account) {
 		fmt.Fprintln(w, "console")
 	}, guard.WithResponder(respond)))
 

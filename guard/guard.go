@@ -2,9 +2,10 @@
 //
 // A guard loads the visitor's session through a session.Manager and lets
 // the request through only when the session satisfies it; the protected
-// handler then receives the session data as a typed value:
+// handler then receives the session, to change it, and the data the guard
+// verified, as a typed value:
 //
-//	mux.Handle("GET /me", guard.Require(mgr, func(w http.ResponseWriter, r *http.Request, u UserSession) {
+//	mux.Handle("GET /me", guard.Require(mgr, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession], u UserSession) {
 //		fmt.Fprintln(w, "hello", u.User)
 //	}))
 //	mux.Handle("GET /admin", guard.Allow(mgr, isAdmin, adminHandler))
@@ -45,11 +46,11 @@ import (
 	"github.com/typedsession/session/internal/httpheader"
 )
 
-// HandlerFunc is a handler that runs only behind a guard and receives the
+// HandlerFunc is a handler that runs only behind a guard. It receives the
+// request's session, to change it (Update, Set, RenewID, Destroy), and the
 // session data the guard verified. The value shares slices and maps with
-// the session: treat it as read-only and change the session with
-// Session.Update.
-type HandlerFunc[T any] func(w http.ResponseWriter, r *http.Request, v T)
+// the session: treat it as read-only and change the session through s.
+type HandlerFunc[T any] func(w http.ResponseWriter, r *http.Request, s *session.Session[T], v T)
 
 // Sentinel errors found (with errors.Is) in Denial.Err.
 var (
@@ -204,7 +205,7 @@ func (g *guard[T]) handler(h HandlerFunc[T]) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if v, r, ok := g.admit(w, r); ok {
-			h(w, r, v)
+			h(w, r, g.m.From(r), v)
 		}
 	})
 }

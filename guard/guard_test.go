@@ -25,7 +25,7 @@ func guardKinds(mgr *session.Manager[User], opts ...guard.Option) map[string]htt
 	pass := func(*http.Request, User) error { return nil }
 	data := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, _ := guard.Data[User](r)
-		hello(w, r, u)
+		hello(w, r, mgr.From(r), u)
 	})
 	return map[string]http.Handler{
 		"Require":           guard.Require(mgr, hello, opts...),
@@ -513,14 +513,17 @@ func TestGuardsComposeWithOneLoad(t *testing.T) {
 	e := newEnv(t)
 	cookie := e.login(User{Name: "root", Roles: []string{"admin"}})
 	inner := guard.Check(e.mgr, func(*http.Request, User) error { return nil },
-		func(w http.ResponseWriter, r *http.Request, u User) {
-			again, ok, err := e.mgr.From(r).Get()
+		func(w http.ResponseWriter, r *http.Request, s *session.Session[User], u User) {
+			if s != e.mgr.From(r) {
+				t.Error("the handler's session is not the request's session")
+			}
+			again, ok, err := s.Get()
 			if err != nil || !ok || again.Name != u.Name {
 				t.Errorf("Get in the handler: %v %v %v", again, ok, err)
 			}
-			hello(w, r, u)
+			hello(w, r, s, u)
 		})
-	h := guard.RequireMiddleware(e.mgr)(guard.AllowMiddleware(e.mgr, isAdmin)(guard.Allow(e.mgr, isAdmin, func(w http.ResponseWriter, r *http.Request, _ User) {
+	h := guard.RequireMiddleware(e.mgr)(guard.AllowMiddleware(e.mgr, isAdmin)(guard.Allow(e.mgr, isAdmin, func(w http.ResponseWriter, r *http.Request, _ *session.Session[User], _ User) {
 		inner.ServeHTTP(w, r)
 	})))
 	rec := e.serve(h, http.MethodGet, "/admin", cookie, "")
@@ -535,7 +538,7 @@ func TestGuardsComposeWithOneLoad(t *testing.T) {
 	// Refused at the innermost guard: still one load.
 	e.count.Reset()
 	bob := e.login(User{Name: "bob"})
-	h = guard.RequireMiddleware(e.mgr)(guard.Require(e.mgr, func(w http.ResponseWriter, r *http.Request, _ User) {
+	h = guard.RequireMiddleware(e.mgr)(guard.Require(e.mgr, func(w http.ResponseWriter, r *http.Request, _ *session.Session[User], _ User) {
 		guard.Allow(e.mgr, isAdmin, hello).ServeHTTP(w, r)
 	}))
 	wantStatus(t, e.serve(h, http.MethodGet, "/admin", bob, ""), http.StatusForbidden)
@@ -601,5 +604,30 @@ func TestPrefersHTML(t *testing.T) {
 		if got := guard.PrefersHTML(r); got != want {
 			t.Errorf("PrefersHTML(%q) = %v, want %v", accept, got, want)
 		}
+	}
+}
+
+// TestGuardedHandlerChangesTheSession: the session a guarded handler
+// receives is the request's, so what the handler writes through it is
+// committed once and is what the next request's guard verifies.
+func TestGuardedHandlerChangesTheSession(t *testing.T) {
+	e := newEnv(t)
+	cookie := e.login(User{Name: "ann"})
+	rename := guard.Require(e.mgr, func(w http.ResponseWriter, r *http.Request, s *session.Session[User], u User) {
+		if err := s.Update(func(v *User) error {
+			v.Name = u.Name + "-renamed"
+			return nil
+		}); err != nil {
+			t.Errorf("Update: %v", err)
+		}
+	})
+	wantStatus(t, e.serve(rename, http.MethodPost, "/rename", cookie, ""), http.StatusOK)
+	if got := e.count.Writes(); got != 1 {
+		t.Errorf("%d writes, want 1", got)
+	}
+	rec := e.serve(guard.Require(e.mgr, hello), http.MethodGet, "/", cookie, "")
+	wantStatus(t, rec, http.StatusOK)
+	if got, want := rec.Body.String(), "hello ann-renamed"; got != want {
+		t.Errorf("next request sees %q, want %q", got, want)
 	}
 }

@@ -105,7 +105,7 @@ func (e *env) serve(h http.Handler, method, target, cookie, accept string) *http
 }
 
 // hello answers "hello <name>" to the guarded user.
-func hello(w http.ResponseWriter, _ *http.Request, u User) {
+func hello(w http.ResponseWriter, _ *http.Request, _ *session.Session[User], u User) {
 	fmt.Fprintf(w, "hello %s", u.Name)
 }
 

@@ -242,18 +242,18 @@ func validUser(name string) bool {
 }
 
 // me answers the session data. It only reads: no store write.
-func (a *app) me(w http.ResponseWriter, _ *http.Request, u UserSession) {
+func (a *app) me(w http.ResponseWriter, _ *http.Request, _ *session.Session[UserSession], u UserSession) {
 	a.writeJSON(w, http.StatusOK, u)
 }
 
 // admin is for users with the admin role.
-func (a *app) admin(w http.ResponseWriter, _ *http.Request, u UserSession) {
+func (a *app) admin(w http.ResponseWriter, _ *http.Request, _ *session.Session[UserSession], u UserSession) {
 	a.writeJSON(w, http.StatusOK, u)
 }
 
 // visit counts a visit.
-func (a *app) visit(w http.ResponseWriter, r *http.Request, _ UserSession) {
-	err := a.mgr.From(r).Update(func(u *UserSession) error {
+func (a *app) visit(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession], _ UserSession) {
+	err := s.Update(func(u *UserSession) error {
 		u.Visits++
 		return nil
 	})
@@ -265,7 +265,7 @@ func (a *app) visit(w http.ResponseWriter, r *http.Request, _ UserSession) {
 }
 
 // addToCart appends the form's item to the cart.
-func (a *app) addToCart(w http.ResponseWriter, r *http.Request, _ UserSession) {
+func (a *app) addToCart(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession], _ UserSession) {
 	if !a.parseForm(w, r) {
 		return
 	}
@@ -274,7 +274,7 @@ func (a *app) addToCart(w http.ResponseWriter, r *http.Request, _ UserSession) {
 		a.badRequest(w, r, "An item must be 1 to 64 characters of text.", pageData{})
 		return
 	}
-	err := a.mgr.From(r).Update(func(u *UserSession) error {
+	err := s.Update(func(u *UserSession) error {
 		if len(u.Cart) >= maxCart {
 			return errCartFull
 		}

@@ -54,7 +54,7 @@ func main() {
 	// session typed: no session is 401, no name yet 403, a store outage
 	// 503 (never a 401).
 	named := func(v Visitor) bool { return v.Name != "" }
-	mux.Handle("GET /me", guard.Allow(mgr, named, func(w http.ResponseWriter, r *http.Request, v Visitor) {
+	mux.Handle("GET /me", guard.Allow(mgr, named, func(w http.ResponseWriter, r *http.Request, _ *session.Session[Visitor], v Visitor) {
 		fmt.Fprintf(w, "you are %q, with %d visits\n", v.Name, v.Visits)
 	}))
 
