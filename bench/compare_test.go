@@ -112,7 +112,7 @@ func BenchmarkTypedSession(b *testing.B) {
 			b.Run(c.Name()+"/"+k.name, func(b *testing.B) {
 				store := memstore.New()
 				defer store.Close()
-				h, cookie := typedSession(b, store, c, k.kind)
+				h, cookie := typedSession(b, store, c, k.kind, user)
 				run(b, h, cookie)
 			})
 		}
@@ -120,15 +120,15 @@ func BenchmarkTypedSession(b *testing.B) {
 }
 
 // typedSession returns a handler serving requests of kind k through this
-// library on store, and the cookie of a session holding user.
-func typedSession(b *testing.B, store backend.Store, c codec.Codec, k kind) (http.Handler, string) {
+// library on store, and the cookie of a session holding data.
+func typedSession(b *testing.B, store backend.Store, c codec.Codec, k kind, data UserSession) (http.Handler, string) {
 	b.Helper()
 	mgr, err := session.New[UserSession](store, session.Config{Codec: c, IdleTimeout: idle, Lifetime: lifetime})
 	if err != nil {
 		b.Fatal(err)
 	}
 	cookie := cookieOf(b, mgr.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := mgr.From(r).Set(user); err != nil {
+		if err := mgr.From(r).Set(data); err != nil {
 			b.Fatal(err)
 		}
 	})))
@@ -137,7 +137,7 @@ func typedSession(b *testing.B, store backend.Store, c codec.Codec, k kind) (htt
 		switch k {
 		case readOnly:
 			u, ok, err := s.Get()
-			if err != nil || !ok || u.UserID == "" || len(u.Cart) != 3 {
+			if err != nil || !ok || u.UserID == "" || len(u.Cart) != len(data.Cart) {
 				b.Fatalf("Get = %v %v", ok, err)
 			}
 		case write:
@@ -156,15 +156,15 @@ func BenchmarkSCS(b *testing.B) {
 		b.Run(k.name, func(b *testing.B) {
 			store := scsmem.NewWithCleanupInterval(time.Hour)
 			defer store.StopCleanup()
-			h, cookie := scsSession(b, store, k.kind)
+			h, cookie := scsSession(b, store, k.kind, user)
 			run(b, h, cookie)
 		})
 	}
 }
 
 // scsSession returns a handler serving requests of kind k through scs on
-// store, with an idle timeout, and the cookie of a session holding user.
-func scsSession(b *testing.B, store scs.Store, k kind) (http.Handler, string) {
+// store, with an idle timeout, and the cookie of a session holding data.
+func scsSession(b *testing.B, store scs.Store, k kind, data UserSession) (http.Handler, string) {
 	b.Helper()
 	sm := scs.New()
 	sm.Store = store
@@ -172,10 +172,10 @@ func scsSession(b *testing.B, store scs.Store, k kind) (http.Handler, string) {
 	sm.Lifetime = lifetime
 	cookie := cookieOf(b, sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		sm.Put(ctx, "user_id", user.UserID)
-		sm.Put(ctx, "roles", user.Roles)
-		sm.Put(ctx, "cart", user.Cart)
-		sm.Put(ctx, "visits", user.Visits)
+		sm.Put(ctx, "user_id", data.UserID)
+		sm.Put(ctx, "roles", data.Roles)
+		sm.Put(ctx, "cart", data.Cart)
+		sm.Put(ctx, "visits", data.Visits)
 	})))
 	return sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -187,7 +187,7 @@ func scsSession(b *testing.B, store scs.Store, k kind) (http.Handler, string) {
 			}
 			u.Roles, _ = sm.Get(ctx, "roles").([]string)
 			u.Cart, _ = sm.Get(ctx, "cart").([]string)
-			if u.UserID == "" || len(u.Cart) != 3 {
+			if u.UserID == "" || len(u.Cart) != len(data.Cart) {
 				b.Fatalf("scs read %+v", u)
 			}
 		case write:

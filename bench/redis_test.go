@@ -68,7 +68,7 @@ func BenchmarkRedisTypedSession(b *testing.B) {
 	for _, k := range kinds {
 		b.Run(k.name, func(b *testing.B) {
 			client, rt := redisClient(b)
-			h, cookie := typedSession(b, redisstore.New(client), codec.MsgPack, k.kind)
+			h, cookie := typedSession(b, redisstore.New(client), codec.MsgPack, k.kind, user)
 			runCounted(b, h, cookie, rt)
 		})
 	}
@@ -80,7 +80,7 @@ func BenchmarkRedisSCS(b *testing.B) {
 	for _, k := range kinds {
 		b.Run(k.name, func(b *testing.B) {
 			client, rt := redisClient(b)
-			h, cookie := scsSession(b, goredisstore.New(client), k.kind)
+			h, cookie := scsSession(b, goredisstore.New(client), k.kind, user)
 			runCounted(b, h, cookie, rt)
 		})
 	}
