@@ -23,7 +23,12 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	log.Println("listening on http://127.0.0.1:8080")
+	log.Fatal(http.ListenAndServe("127.0.0.1:8080", mgr.Middleware(routes(mgr))))
+}
 
+// routes returns the app's handlers; they run inside mgr.Middleware.
+func routes(mgr *session.Manager[Visitor]) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
 		s := mgr.From(r)
@@ -57,7 +62,5 @@ func main() {
 	mux.Handle("GET /me", guard.Allow(mgr, named, func(w http.ResponseWriter, r *http.Request, _ *session.Session[Visitor], v Visitor) {
 		fmt.Fprintf(w, "you are %q, with %d visits\n", v.Name, v.Visits)
 	}))
-
-	log.Println("listening on http://127.0.0.1:8080")
-	log.Fatal(http.ListenAndServe("127.0.0.1:8080", mgr.Middleware(mux)))
+	return mux
 }
