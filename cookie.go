@@ -122,3 +122,18 @@ func writeCookie(h http.Header, c *http.Cookie) {
 	h.Add("Set-Cookie", c.String())
 	h.Set("Cache-Control", `no-store`)
 }
+
+// ClearSiteCookies asks the browser to delete every cookie of the site,
+// with the response header Clear-Site-Data: "cookies". Call it on logout,
+// beside Session.Destroy, to also remove cookies the session does not
+// manage (an app's preferences or CSRF cookies, a stale cookie under
+// another path or name).
+//
+// The header reaches further than the session: browsers clear the cookies
+// of the whole registrable domain (example.com and all its subdomains),
+// and only over HTTPS or on localhost. If the commit of the request fails,
+// the header is discarded with the handler's other headers, so a logout
+// that did not happen clears nothing.
+func ClearSiteCookies(w http.ResponseWriter) {
+	w.Header().Set("Clear-Site-Data", `"cookies"`)
+}

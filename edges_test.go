@@ -723,3 +723,26 @@ func TestRenewLogsInWithOneCall(t *testing.T) {
 		t.Error("no cookie for a new visitor's Renew")
 	}
 }
+
+// TestClearSiteCookiesOnLogout: a logout that also asks the browser to
+// clear the site's cookies sends both the expired session cookie and
+// Clear-Site-Data, and the old cookie opens nothing afterwards.
+func TestClearSiteCookiesOnLogout(t *testing.T) {
+	h := newHarness(t, session.Config{})
+	cookie := h.login(UserSession{UserID: "ann"})
+	res := h.do(cookie, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
+		if err := s.Destroy(); err != nil {
+			t.Errorf("Destroy: %v", err)
+		}
+		session.ClearSiteCookies(w)
+	})
+	if got := res.Header.Get("Clear-Site-Data"); got != `"cookies"` {
+		t.Errorf("Clear-Site-Data: %q", got)
+	}
+	if c := sessionCookie(t, res, session.DefaultCookieName); c == nil || c.MaxAge >= 0 {
+		t.Errorf("session cookie not cleared: %v", c)
+	}
+	if _, ok := h.get(cookie); ok {
+		t.Error("the session survived the logout")
+	}
+}
