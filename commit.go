@@ -140,6 +140,7 @@ func (s *Session[T]) create(ctx context.Context) error {
 	}
 	s.key, s.version, s.found = key, v, foundLive
 	s.created, s.dead, s.token = now, dead, tok
+	s.m.event(ctx, slog.LevelInfo, EventCreated, key)
 	return nil
 }
 
@@ -213,6 +214,7 @@ func (s *Session[T]) conflict(ctx context.Context, err error, attempt int) error
 			return fmt.Errorf("session: commit: %w", err)
 		}
 	}
+	s.m.event(ctx, slog.LevelInfo, EventConflictRetried, s.key, slog.Int("attempt", attempt+1))
 	return nil
 }
 
@@ -335,6 +337,7 @@ func (s *Session[T]) renew(ctx context.Context) error {
 	}
 	s.key, s.version, s.found = key, v, foundLive
 	s.created, s.dead, s.token = now, dead, tok
+	s.m.event(ctx, slog.LevelInfo, EventRenewed, key, slog.String("previous", logKey(oldKey)))
 	return nil
 }
 
@@ -377,6 +380,7 @@ func (s *Session[T]) destroy(ctx context.Context) error {
 		if err := s.m.store.Delete(ctx, s.key); err != nil {
 			return fmt.Errorf("session: destroy: %w", err)
 		}
+		s.m.event(ctx, slog.LevelInfo, EventDestroyed, s.key)
 	}
 	if s.has {
 		return s.create(ctx)

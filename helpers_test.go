@@ -150,6 +150,7 @@ func newHarness(t testing.TB, cfg session.Config) *harness {
 	h.faults = &faultStore{Store: h.mem}
 	h.count = backendtest.NewCountingStore(h.faults)
 	h.mgr = h.manager(cfg)
+	t.Cleanup(func() { checkNoSecretsInLogs(t, h.logs.String()) })
 	return h
 }
 

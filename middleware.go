@@ -76,6 +76,7 @@ func (rw *responseWriter[T]) commit() bool {
 			}
 		}
 		rw.s.failedHeaders(h)
+		rw.s.commitFailed(err)
 		rw.s.m.onError(rw.w, rw.s.req, err)
 		return false
 	}

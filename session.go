@@ -385,6 +385,7 @@ func (s *Session[T]) load() error {
 	switch {
 	case errors.Is(err, backend.ErrNotFound):
 		s.loaded = true
+		s.m.event(ctx, slog.LevelInfo, EventUnknownID, s.key)
 		return nil
 	case errors.Is(err, backend.ErrCorrupt):
 		s.loaded, s.found = true, foundCorrupt
@@ -396,6 +397,12 @@ func (s *Session[T]) load() error {
 	s.loaded = true
 	s.loadedAt = s.m.now()
 	s.found, s.unreadable = s.adopt(ctx, rec, s.loadedAt)
+	switch {
+	case s.found == foundRetired:
+		s.m.event(ctx, slog.LevelInfo, EventRetiredID, s.key)
+	case s.found == foundNothing:
+		s.m.event(ctx, slog.LevelInfo, EventExpired, s.key)
+	}
 	return s.unreadable
 }
 

@@ -99,7 +99,8 @@ type Config struct {
 	// ErrorHandler writes the response when committing the session fails.
 	// The headers the handler had set are discarded first; headers set
 	// before the session middleware ran (security headers, CORS) are kept.
-	// The default logs the error and answers 409 Conflict for errors
+	// The manager has logged the failure (EventCommitFailed) before it
+	// calls the handler. The default answers 409 Conflict for errors
 	// wrapping ErrGone (the session was ended or renewed by a concurrent
 	// request), 503 Service Unavailable with Retry-After for errors
 	// wrapping ErrUnavailable, and 500 Internal Server Error for the rest.
@@ -350,20 +351,32 @@ func (m *Manager[T]) From(r *http.Request) *Session[T] {
 	return &Session[T]{m: m, detached: true}
 }
 
-// defaultErrorHandler logs err and answers 409 for a session ended by a
-// concurrent request, 503 for an unavailable store, 500 otherwise.
+// commitFailed logs EventCommitFailed.
+func (s *Session[T]) commitFailed(err error) {
+	s.mu.Lock()
+	key := s.key
+	s.mu.Unlock()
+	level := slog.LevelError
+	if errors.Is(err, ErrGone) {
+		level = slog.LevelWarn
+	}
+	r := s.req
+	s.m.event(r.Context(), level, EventCommitFailed, key,
+		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("error", err))
+}
+
+// defaultErrorHandler answers 409 for a session ended by a concurrent
+// request, 503 for an unavailable store, 500 otherwise. The failure is
+// already logged (EventCommitFailed).
 func (m *Manager[T]) defaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
-	status, level := http.StatusInternalServerError, slog.LevelError
+	status := http.StatusInternalServerError
 	switch {
 	case errors.Is(err, ErrGone):
-		status, level = http.StatusConflict, slog.LevelWarn
+		status = http.StatusConflict
 	case errors.Is(err, ErrUnavailable):
 		status = http.StatusServiceUnavailable
 		w.Header().Set("Retry-After", "1")
 	}
-	m.log.Log(r.Context(), level, "session commit failed",
-		slog.String("method", r.Method), slog.String("path", r.URL.Path),
-		slog.Int("status", status), slog.Any("error", err))
 	http.Error(w, http.StatusText(status), status)
 }
 

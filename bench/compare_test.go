@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -123,7 +124,10 @@ func BenchmarkTypedSession(b *testing.B) {
 // library on store, and the cookie of a session holding data.
 func typedSession(b *testing.B, store backend.Store, c codec.Codec, k kind, data UserSession) (http.Handler, string) {
 	b.Helper()
-	mgr, err := session.New[UserSession](store, session.Config{Codec: c, IdleTimeout: idle, Lifetime: lifetime})
+	// Lifecycle events (a line per new session) are logged to nowhere, as
+	// the other libraries log nothing.
+	mgr, err := session.New[UserSession](store, session.Config{Codec: c, IdleTimeout: idle, Lifetime: lifetime,
+		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}
