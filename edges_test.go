@@ -69,9 +69,13 @@ func TestStaleParallelRequestsNeverClobberTheRenewedCookie(t *testing.T) {
 					http.Error(w, err.Error(), http.StatusConflict)
 				}
 			})
-			srv := httptest.NewServer(h.mgr.Middleware(mux))
+			// TLS, so that the jar keeps the Secure cookie on every
+			// Go release (before Go 1.26 it dropped Secure cookies on
+			// http://127.0.0.1).
+			srv := httptest.NewTLSServer(h.mgr.Middleware(mux))
 			defer srv.Close()
-			client := &http.Client{Jar: newJar(t)}
+			client := srv.Client()
+			client.Jar = newJar(t)
 			post := func(path string) *http.Response {
 				res, err := client.Post(srv.URL+path, "text/plain", nil)
 				if err != nil {
