@@ -57,22 +57,7 @@ const (
 )
 
 func TestBrowser(t *testing.T) {
-	required := os.Getenv("SESSION_REQUIRE_BROWSER") == "1"
-	for _, bin := range []string{chromiumPath, chromedriverPath} {
-		if _, err := os.Stat(bin); err != nil {
-			msg := fmt.Sprintf("%s is missing; install Chromium and its WebDriver with "+
-				"'apt-get install -y chromium chromium-driver' (Debian packages) to run the browser test", bin)
-			if required {
-				t.Fatal(msg + " (SESSION_REQUIRE_BROWSER=1 makes it mandatory)")
-			}
-			t.Skip(msg)
-		}
-	}
-	if testing.Short() && !required {
-		t.Skip("browser test skipped in -short mode")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), browserTestTimeout)
-	t.Cleanup(cancel) // after the cleanups registered later, which use ctx
+	ctx := needBrowser(t)
 
 	// The demo on a real listener, over plain HTTP, as `go run` serves it.
 	store := memstore.New()
@@ -194,6 +179,30 @@ func TestBrowser(t *testing.T) {
 	if body := b.text("body"); !strings.Contains(body, `"roles":["admin"]`) {
 		t.Errorf("/admin after login shows %q", body)
 	}
+}
+
+// needBrowser skips t when Chromium or chromedriver is missing, unless
+// SESSION_REQUIRE_BROWSER=1 makes them mandatory, and returns the context
+// that bounds the test.
+func needBrowser(t *testing.T) context.Context {
+	t.Helper()
+	required := os.Getenv("SESSION_REQUIRE_BROWSER") == "1"
+	for _, bin := range []string{chromiumPath, chromedriverPath} {
+		if _, err := os.Stat(bin); err != nil {
+			msg := fmt.Sprintf("%s is missing; install Chromium and its WebDriver with "+
+				"'apt-get install -y chromium chromium-driver' (Debian packages) to run the browser test", bin)
+			if required {
+				t.Fatal(msg + " (SESSION_REQUIRE_BROWSER=1 makes it mandatory)")
+			}
+			t.Skip(msg)
+		}
+	}
+	if testing.Short() && !required {
+		t.Skip("browser test skipped in -short mode")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), browserTestTimeout)
+	t.Cleanup(cancel) // after the cleanups registered later, which use ctx
+	return ctx
 }
 
 // probe is what a probe request to the demo carried.
