@@ -57,9 +57,12 @@ const (
 // a cookie named "session" that is HttpOnly, Secure, SameSite=Lax, Path=/
 // and lasts for the browser session.
 type Config struct {
-	// Codec encodes session data for new writes. Default codec.MsgPack.
-	// Choose one by name with codec.Lookup. New checks that it carries
-	// every value of T faithfully (see New).
+	// Codec encodes session data for new writes. Default codec.MsgPack:
+	// it accepts the same session types as codec.JSON (bar which marshaler
+	// methods each honours), carries []byte without base64, and writes
+	// smaller records that decode faster. Choose one by name with
+	// codec.Lookup. New checks that it carries every value of T faithfully
+	// (see New).
 	Codec codec.Codec
 
 	// Codecs lists custom codecs that stored sessions may have been
@@ -177,12 +180,6 @@ type Manager[T any] struct {
 	locks keyLocks
 }
 
-// typeChecker is implemented by codecs that can tell from a type alone
-// whether every value of it survives their round trip.
-type typeChecker interface {
-	CheckType(t reflect.Type) error
-}
-
 // New returns a Manager that keeps sessions of type T in store.
 //
 // It validates cfg (cookie attribute rules, positive durations, codec
@@ -191,8 +188,9 @@ type typeChecker interface {
 // request gets. A type the codec would change (unexported fields holding
 // data, marshaler methods the codec ignores, interface fields, pointers
 // gob turns into nil...) fails here, with an error naming the field path,
-// the codec and the fix; see the codec package. For a codec without such a
-// check, New checks that the zero value of T round-trips. Codecs listed in
+// the codec and the fix; see the codec package. For a codec that does not
+// implement codec.TypeChecker, New checks that the zero value of T
+// round-trips. Codecs listed in
 // cfg.Codecs are only checked to be able to decode into T: a record is as
 // faithful as the codec that wrote it.
 func New[T any](store backend.Store, cfg Config) (*Manager[T], error) {
@@ -314,7 +312,7 @@ func (m *Manager[T]) setCodecs(extra []codec.Codec) error {
 // that each codec in extra can decode into T.
 func checkType[T any](w codec.Codec, extra []codec.Codec) error {
 	t := reflect.TypeFor[T]()
-	if tc, ok := w.(typeChecker); ok {
+	if tc, ok := w.(codec.TypeChecker); ok {
 		if err := tc.CheckType(t); err != nil {
 			return fmt.Errorf("session: New[%v]: %w", t, err)
 		}

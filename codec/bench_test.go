@@ -31,14 +31,3 @@ func BenchmarkUnmarshal(b *testing.B) {
 		})
 	}
 }
-
-func BenchmarkValidateMsgpack(b *testing.B) {
-	data := mustMarshal(b, MsgPack, benchSession())
-	b.ReportAllocs()
-	b.SetBytes(int64(len(data)))
-	for b.Loop() {
-		if err := validateMsgpack(data); err != nil {
-			b.Fatal(err)
-		}
-	}
-}

@@ -7,17 +7,51 @@
 // so a manager configured with one codec still reads sessions written by
 // another and rewrites them with its own on their next change.
 //
-// Decoders see bytes that came from a store, and with the cookie store from
-// the client (after authentication). They are bounded: malformed input of n
-// bytes never makes a decoder allocate much more than a small multiple of n.
+// # Lossless by construction
+//
+// What a handler sets is what the next request gets. The built-in codecs
+// implement TypeChecker, and session.New checks the session type once, with
+// reflection, against the codec it writes with. A type the codec would
+// change is refused, with an error naming the field path, the codec and the
+// fix: unexported fields that hold data; marshaler methods the codec
+// ignores, or that an embedded field promotes over the others; values it
+// cannot encode (complex numbers under JSON and MsgPack, channels, funcs);
+// pointers, under Gob, which turns a pointer to a zero value into nil;
+// field names that collide once embedded structs are flattened; map keys it
+// cannot key by; and interface-typed fields, unless tagged LooseTag.
+// Recursive types are fine. RoundTrip checks sample values the same way,
+// for users' tests, and shows what changed.
+//
+// What remains are normalisations, the same on every codec where they can
+// be: every time.Time comes back in UTC, equal under time.Time.Equal (the
+// location name and monotonic reading are not kept); typed integers and
+// floats keep their width. Per codec: JSON replaces invalid UTF-8 in strings
+// with U+FFFD and cannot encode NaN or infinite floats; Gob returns empty
+// slices as nil; with omitempty, JSON and MsgPack return empty slices and
+// maps as nil.
+//
+// # Trust model
+//
+// Decoders read only what a session manager wrote: a server store holds
+// nothing else, and the cookie store authenticates a cookie before
+// decoding it. So decoding needs a size cap, not a second implementation of
+// the wire formats. The session manager refuses records above
+// Config.MaxRecordSize before decoding them. That bounds the input, not the
+// memory: valid input can expand (16 KB of msgpack decoded into
+// []struct{X int; Pad [4096]byte} allocates about 200 MB), and msgpack/v5
+// preallocates up to 1e6 elements for a length header. The one defect the
+// codec guards against itself is msgpack/v5's unbounded preallocation when
+// decoding into interfaces: see Unmarshal of MsgPack. Every decoding
+// failure wraps ErrMalformed; a panic inside a decoder (or a user's
+// Unmarshal method) is recovered into one.
 package codec
 
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
-	"sync"
 )
 
 // Codec encodes and decodes session values.
@@ -33,6 +67,18 @@ type Codec interface {
 	Marshal(v any) ([]byte, error)
 	// Unmarshal decodes data into the value v points to.
 	Unmarshal(data []byte, v any) error
+}
+
+// TypeChecker is implemented by codecs that can tell, from a type alone,
+// whether every value of the type survives their round trip. session.New
+// calls it once, for the codec it writes with. The built-in codecs
+// implement it; a custom codec may.
+type TypeChecker interface {
+	// CheckType returns nil if every value of t comes back from Marshal
+	// and Unmarshal equal to what went in, up to the codec's documented
+	// normalisations. Otherwise it returns an error wrapping ErrLossy that
+	// names each field the codec would change, and how to fix it.
+	CheckType(t reflect.Type) error
 }
 
 // ErrUnknown reports that no codec of the requested name is known.
@@ -65,7 +111,7 @@ var builtins = []Codec{JSON, MsgPack, Gob}
 
 // Lookup returns the built-in codec named name ("json", "msgpack" or
 // "gob"). For an unknown name the error wraps ErrUnknown and lists the
-// known names. Use a Registry to look up custom codecs as well.
+// known names.
 func Lookup(name string) (Codec, error) {
 	for _, c := range builtins {
 		if c.Name() == name {
@@ -89,84 +135,4 @@ func builtinNames() []string {
 
 func unknown(name string, known []string) error {
 	return fmt.Errorf("%w %q (known: %s)", ErrUnknown, name, strings.Join(known, ", "))
-}
-
-// Registry is a set of codecs known by name: the built-in ones plus any
-// registered with Register. A session manager given a Registry can decode
-// sessions written by any codec in it. The zero value is not usable; call
-// NewRegistry. A Registry is safe for concurrent use.
-type Registry struct {
-	mu sync.RWMutex
-	m  map[string]Codec
-}
-
-// NewRegistry returns a registry holding the built-in codecs and then
-// extra, as if each had been passed to Register.
-func NewRegistry(extra ...Codec) (*Registry, error) {
-	r := &Registry{m: make(map[string]Codec, len(builtins)+len(extra))}
-	for _, c := range builtins {
-		r.m[c.Name()] = c
-	}
-	for _, c := range extra {
-		if err := r.Register(c); err != nil {
-			return nil, err
-		}
-	}
-	return r, nil
-}
-
-// Register adds c under its name. It fails if the name is invalid or
-// already taken by a different codec; registering the same codec twice is
-// not an error.
-func (r *Registry) Register(c Codec) error {
-	if c == nil {
-		return errors.New("codec: Register of nil codec")
-	}
-	name := c.Name()
-	if !ValidName(name) {
-		return fmt.Errorf("%w: %q", ErrInvalidName, name)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if old, ok := r.m[name]; ok && !sameCodec(old, c) {
-		return fmt.Errorf("codec: a different codec is already registered as %q", name)
-	}
-	r.m[name] = c
-	return nil
-}
-
-// sameCodec reports whether a and b are the same codec. Comparing
-// interfaces whose dynamic type is not comparable (a struct holding a slice
-// or a func, say) panics; such codecs count as different.
-func sameCodec(a, b Codec) (same bool) {
-	defer func() {
-		if recover() != nil {
-			same = false
-		}
-	}()
-	return a == b
-}
-
-// Lookup returns the codec registered as name. For an unknown name the
-// error wraps ErrUnknown and lists the known names.
-func (r *Registry) Lookup(name string) (Codec, error) {
-	r.mu.RLock()
-	c, ok := r.m[name]
-	r.mu.RUnlock()
-	if ok {
-		return c, nil
-	}
-	return nil, unknown(name, r.Names())
-}
-
-// Names returns the names of the registered codecs, sorted.
-func (r *Registry) Names() []string {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	names := make([]string, 0, len(r.m))
-	for n := range r.m {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
 }

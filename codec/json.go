@@ -3,16 +3,21 @@ package codec
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 )
 
 // JSON is the codec named "json". It encodes with encoding/json, so struct
-// tags, omitempty, json.Marshaler and encoding.TextMarshaler all apply, and
-// map keys come out sorted: the same value always encodes to the same bytes.
+// tags, omitempty, json.Marshaler and encoding.TextMarshaler all apply.
+//
+// Normalisations: times come back in UTC (see the package doc); a string
+// that is not valid UTF-8 comes back with U+FFFD in place of each bad byte
+// (keep binary data in []byte); a field with omitempty that held an empty
+// slice or map comes back nil. Floats must be finite: NaN and ±Inf fail to
+// encode.
 //
 // Unmarshal rejects trailing data after the value. Any error caused by the
 // input (syntax errors, values that do not fit the target type, errors from
-// UnmarshalJSON methods) wraps ErrMalformed. Decoding allocates in
-// proportion to the input: JSON has no length prefixes to trust.
+// UnmarshalJSON methods) wraps ErrMalformed.
 var JSON Codec = jsonCodec{}
 
 type jsonCodec struct{}
@@ -39,5 +44,10 @@ func (jsonCodec) Unmarshal(data []byte, v any) (err error) {
 	if err := json.Unmarshal(data, v); err != nil {
 		return malformed("json", err)
 	}
+	timesToUTC(v)
 	return nil
 }
+
+// CheckType reports the fields of t that JSON cannot carry faithfully: see
+// TypeChecker and the package doc.
+func (jsonCodec) CheckType(t reflect.Type) error { return jsonRules.check(t) }

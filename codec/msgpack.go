@@ -2,8 +2,8 @@ package codec
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -14,28 +14,21 @@ import (
 //
 // A struct field without a msgpack tag uses its json tag (name, omitempty,
 // "-"), so one set of json tags serves every codec. Integers of every size
-// take the shortest encoding that holds them. Output is canonical and
-// deterministic: the entries of every map, including the maps that encode
-// structs, are sorted by key (string keys bytewise, before any other keys,
-// which sort by their encoding). Timestamps use the standard timestamp
-// extension; the few whose 4- or 8-byte form would begin with a map code are
-// written in the equivalent 12-byte form (see Unmarshal). Values that nest
-// arrays and maps (structs included) more than 64 levels deep, or that use
-// an ext type whose payload begins with a map code, cannot be encoded.
+// take the shortest encoding that holds them; typed fields come back in
+// their own width. Embedded structs are flattened, as JSON does. Timestamps
+// use the standard timestamp extension and come back in UTC (see the
+// package doc). msgpack honours msgpack.CustomEncoder, msgpack.Marshaler,
+// encoding.BinaryMarshaler and encoding.TextMarshaler (with their decoding
+// halves), in that order, but not json.Marshaler: CheckType refuses a type
+// whose data only MarshalJSON would carry.
 //
-// Unmarshal first validates the input's structure without allocating, then
-// decodes it with a pooled decoder. Input is rejected, with an error that
-// wraps ErrMalformed, if it is truncated, has trailing data, uses the code
-// 0xc1, nests more than 64 levels deep, has a length header claiming more
-// elements or bytes than follow it, has a malformed timestamp, or has an ext
-// (other than a timestamp) whose payload begins with a map code, which
-// msgpack/v5 would misread. So n bytes of input never make the decoder
-// allocate for more than n elements, whatever their headers claim.
+// Map entries are written in Go's iteration order: the bytes of equal
+// values can differ, which nothing in this module depends on.
 var MsgPack Codec = newMsgpackCodec()
 
-// msgpackPoolMax is the largest input or output size whose decoder or
-// encoder goes back to the pool, so that the pools never pin large buffers.
-const msgpackPoolMax = 64 << 10
+// msgpackPoolMax is the largest buffer an encoder or decoder goes back to
+// the pool with, so that the pools never pin very large buffers.
+const msgpackPoolMax = 256 << 10
 
 // msgpackTag is the struct tag msgpack falls back to when a field has no
 // msgpack tag.
@@ -52,9 +45,8 @@ type msgpackDecoder struct {
 }
 
 type msgpackEncoder struct {
-	buf     bytes.Buffer
-	enc     *msgpack.Encoder
-	entries []mpEntry
+	buf bytes.Buffer
+	enc *msgpack.Encoder
 }
 
 func newMsgpackCodec() *msgpackCodec {
@@ -77,7 +69,7 @@ func newMsgpackCodec() *msgpackCodec {
 // Name returns "msgpack".
 func (*msgpackCodec) Name() string { return "msgpack" }
 
-// Marshal returns the canonical MessagePack encoding of v in a new slice.
+// Marshal returns the MessagePack encoding of v in a new slice.
 func (c *msgpackCodec) Marshal(v any) (b []byte, err error) {
 	defer recoverEncode("msgpack", &b, &err)
 	e := c.encoders.Get().(*msgpackEncoder)
@@ -85,51 +77,33 @@ func (c *msgpackCodec) Marshal(v any) (b []byte, err error) {
 	// Reset clears the flags and the struct tag, so set them every time.
 	e.enc.Reset(&e.buf)
 	e.enc.SetCustomStructTag(msgpackTag)
-	e.enc.SetSortMapKeys(true)
 	e.enc.UseCompactInts(true)
-	if err := e.enc.Encode(v); err != nil {
-		c.putEncoder(e)
+	err = e.enc.Encode(v)
+	if err == nil {
+		b = bytes.Clone(e.buf.Bytes())
+	}
+	e.enc.ResetWriter(nil)
+	if e.buf.Cap() <= msgpackPoolMax {
+		c.encoders.Put(e)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("codec: msgpack: %w", err)
 	}
-	out := e.buf.Bytes()
-	scan, err := scanMsgpack(out, true)
-	if err != nil {
-		c.putEncoder(e)
-		var me *malformedError
-		if errors.As(err, &me) {
-			err = me.err
-		}
-		return nil, fmt.Errorf("codec: msgpack: cannot encode %T: %w", v, err)
-	}
-	if scan.unsorted || scan.ambiguousTime {
-		b, e.entries = rewriteMsgpack(out, true, e.entries)
-	} else {
-		b = bytes.Clone(out)
-	}
-	c.putEncoder(e)
 	return b, nil
 }
 
-func (c *msgpackCodec) putEncoder(e *msgpackEncoder) {
-	e.enc.ResetWriter(nil)
-	if e.buf.Cap() <= msgpackPoolMax && cap(e.entries) <= msgpackPoolMax/16 {
-		e.buf.Reset()
-		c.encoders.Put(e)
-	}
-}
-
 // Unmarshal decodes the MessagePack value in data into the value v points
-// to, after validating data as described on MsgPack.
+// to. Trailing data after the value is an error wrapping ErrMalformed. If
+// v can hold interface values, Unmarshal first checks that no length
+// header claims more than the input holds (see checkLengths).
 func (c *msgpackCodec) Unmarshal(data []byte, v any) (err error) {
 	if err := checkTarget("msgpack", v); err != nil {
 		return err
 	}
-	scan, err := scanMsgpack(data, false)
-	if err != nil {
-		return err
-	}
-	if scan.ambiguousTime {
-		data, _ = rewriteMsgpack(data, false, nil)
+	if factsOf(reflect.TypeOf(v).Elem()).iface {
+		if err := checkLengths(data); err != nil {
+			return err
+		}
 	}
 	d := c.decoders.Get().(*msgpackDecoder)
 	reuse := false
@@ -156,5 +130,10 @@ func (c *msgpackCodec) Unmarshal(data []byte, v any) (err error) {
 		return malformed("msgpack", fmt.Errorf("%d bytes of trailing data after the value", n))
 	}
 	reuse = true
+	timesToUTC(v)
 	return nil
 }
+
+// CheckType reports the fields of t that MsgPack cannot carry faithfully:
+// see TypeChecker and the package doc.
+func (*msgpackCodec) CheckType(t reflect.Type) error { return msgpackRules.check(t) }
