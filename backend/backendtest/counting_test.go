@@ -11,66 +11,6 @@ import (
 	"github.com/typedsession/session/backend/backendtest"
 )
 
-// mapStore is a minimal store for exercising CountingStore from outside the
-// package.
-type mapStore struct {
-	mu sync.Mutex
-	m  map[string]backend.Record
-	v  uint64
-}
-
-func (s *mapStore) Load(_ context.Context, key string) (backend.Record, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.m[key]
-	if !ok {
-		return backend.Record{}, backend.ErrNotFound
-	}
-	return r, nil
-}
-
-func (s *mapStore) Create(_ context.Context, key string, data []byte, ttl time.Duration) (uint64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.m[key]; ok {
-		return 0, backend.ErrExists
-	}
-	s.v++
-	s.m[key] = backend.Record{Data: append([]byte(nil), data...), Version: s.v, TTL: ttl}
-	return s.v, nil
-}
-
-func (s *mapStore) Update(_ context.Context, key string, version uint64, data []byte, ttl time.Duration) (uint64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.m[key]
-	if !ok {
-		return 0, backend.ErrNotFound
-	}
-	if r.Version != version {
-		return 0, backend.ErrConflict
-	}
-	s.v++
-	s.m[key] = backend.Record{Data: append([]byte(nil), data...), Version: s.v, TTL: ttl}
-	return s.v, nil
-}
-
-func (s *mapStore) Touch(_ context.Context, key string, _ time.Duration) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.m[key]; !ok {
-		return backend.ErrNotFound
-	}
-	return nil
-}
-
-func (s *mapStore) Delete(_ context.Context, key string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, key)
-	return nil
-}
-
 func TestCountingStore(t *testing.T) {
 	ctx := context.Background()
 	c := backendtest.NewCountingStore(&mapStore{m: make(map[string]backend.Record)})
