@@ -551,22 +551,6 @@ func TestMiddlewareTwiceActsOnce(t *testing.T) {
 	}
 }
 
-// stallingUpdates blocks the Update of one key until released.
-type stallingUpdates struct {
-	backend.Store
-	key     string
-	stalled chan struct{}
-	release chan struct{}
-}
-
-func (s *stallingUpdates) Update(ctx context.Context, key string, version uint64, data []byte, ttl time.Duration) (uint64, error) {
-	if key == s.key {
-		close(s.stalled)
-		<-s.release
-	}
-	return s.Store.Update(ctx, key, version, data, ttl)
-}
-
 // TestSlowCommitDoesNotDelayOtherVisitors: commits of different sessions
 // never wait for each other, even when their keys would have shared one
 // of a fixed number of lock stripes.
@@ -591,19 +575,19 @@ func TestSlowCommitDoesNotDelayOtherVisitors(t *testing.T) {
 		}
 		seen[stripe(k)] = c
 	}
-	stall := &stallingUpdates{Store: h.mem, key: token.Key(strings.TrimPrefix(a, "session=")),
-		stalled: make(chan struct{}), release: make(chan struct{})}
-	m, err := session.New[UserSession](stall, session.Config{Now: h.clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The first Update, a's, stalls until released.
+	stalled, release := make(chan struct{}), make(chan struct{})
+	h.store.Next(backendtest.OpUpdate, backendtest.Fault{Before: func(context.Context) {
+		close(stalled)
+		<-release
+	}})
 	inc := func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
 		_ = s.Update(func(u *UserSession) error { u.Visits++; return nil })
 	}
-	go serve(m, http.MethodPost, a, inc)
-	<-stall.stalled
+	go h.do(a, inc)
+	<-stalled
 	done := make(chan *http.Response)
-	go func() { done <- serve(m, http.MethodPost, b, inc) }()
+	go func() { done <- h.do(b, inc) }()
 	select {
 	case res := <-done:
 		if res.StatusCode != http.StatusOK {
@@ -612,7 +596,7 @@ func TestSlowCommitDoesNotDelayOtherVisitors(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Error("another visitor's commit waited behind a stalled one")
 	}
-	close(stall.release)
+	close(release)
 }
 
 // TestSessionMethodInsideUpdateFails: a call that would deadlock fails.
