@@ -128,7 +128,9 @@ type scheduled struct {
 var _ backend.Store = (*FaultStore)(nil)
 
 // NewFaultStore returns a FaultStore that forwards every call to s, with no
-// fault scheduled and every count at zero.
+// fault scheduled and every count at zero. s may be nil for a store that is
+// never called, only handed to code that checks its configuration; a call
+// reaching a nil s panics.
 func NewFaultStore(s backend.Store) *FaultStore {
 	return &FaultStore{inner: s}
 }
