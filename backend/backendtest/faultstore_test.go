@@ -440,3 +440,42 @@ func TestOpString(t *testing.T) {
 		}
 	}
 }
+
+// TestFaultStoreLogBounds: the log keeps the first 10,000 calls while the
+// counts go on, and a call in flight across ResetCalls leaves the new log
+// alone.
+func TestFaultStoreLogBounds(t *testing.T) {
+	ctx := context.Background()
+	f := backendtest.NewFaultStore(newMapStore())
+	for range 10005 {
+		_ = f.Touch(ctx, "k", time.Minute)
+	}
+	if n, c := len(f.Calls()), f.Count(backendtest.OpTouch); n != 10000 || c != 10005 {
+		t.Errorf("%d calls logged, %d counted; want 10000 and 10005", n, c)
+	}
+
+	f.ResetCalls()
+	started, proceed := make(chan struct{}), make(chan struct{})
+	f.Next(backendtest.OpLoad, backendtest.Fault{Err: errDown, Before: func(context.Context) {
+		close(started)
+		<-proceed
+	}})
+	done := make(chan error)
+	go func() {
+		_, err := f.Load(ctx, "k")
+		done <- err
+	}()
+	<-started
+	f.ResetCalls()
+	if _, err := f.Create(ctx, "k", nil, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	close(proceed)
+	if err := <-done; !errors.Is(err, errDown) {
+		t.Fatalf("Load: %v", err)
+	}
+	got := f.Calls()
+	if len(got) != 1 || got[0].Op != backendtest.OpCreate || got[0].Err != nil {
+		t.Errorf("Calls after a ResetCalls during a Load = %+v, want only the Create, without error", got)
+	}
+}
