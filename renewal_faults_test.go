@@ -117,6 +117,15 @@ func (b *browser) do(method, path string) *http.Response {
 	return res
 }
 
+// login starts the anonymous session and returns its cookie.
+func (b *browser) login() string {
+	b.t.Helper()
+	if res := b.do(http.MethodPost, "/login"); res.StatusCode != http.StatusOK {
+		b.t.Fatalf("login: status %d", res.StatusCode)
+	}
+	return b.cookie()
+}
+
 // cookie returns the session cookie the jar holds, as a Cookie header
 // value, or "" if it holds none.
 func (b *browser) cookie() string {
@@ -222,7 +231,7 @@ func renewalCalls(t *testing.T, renew string) []backendtest.Call {
 	t.Helper()
 	h := newHarness(t, session.Config{})
 	b := newBrowser(t, h, renew)
-	b.do(http.MethodPost, "/login")
+	b.login()
 	h.store.ResetCalls()
 	if res := b.do(http.MethodPost, "/renew"); res.StatusCode != http.StatusOK {
 		t.Fatalf("renewal without faults: status %d", res.StatusCode)
@@ -268,10 +277,7 @@ func TestRenewalFailingAtEachStoreCall(t *testing.T) {
 func testRenewalFault(t *testing.T, renew string, i int, fault renewalFault) {
 	h := newHarness(t, session.Config{})
 	b := newBrowser(t, h, renew)
-	if res := b.do(http.MethodPost, "/login"); res.StatusCode != http.StatusOK {
-		t.Fatalf("login: status %d", res.StatusCode)
-	}
-	old := b.cookie()
+	old := b.login()
 	_, before, err := h.storedEnvelope(old)
 	if err != nil {
 		t.Fatalf("no record after the login: %v", err)
@@ -397,8 +403,7 @@ func TestLostRepliesAreUnavailableNeverALogout(t *testing.T) {
 	t.Run("Update", func(t *testing.T) {
 		h := newHarness(t, session.Config{})
 		b := newBrowser(t, h, "RenewID")
-		b.do(http.MethodPost, "/login")
-		cookie := b.cookie()
+		cookie := b.login()
 		h.store.ResetCalls()
 		h.store.Next(backendtest.OpUpdate, lost)
 		res := b.do(http.MethodPost, "/visit")
@@ -430,8 +435,7 @@ func TestLostRepliesAreUnavailableNeverALogout(t *testing.T) {
 		// the read-only request is answered as usual.
 		h := newHarness(t, session.Config{IdleTimeout: time.Hour})
 		b := newBrowser(t, h, "RenewID")
-		b.do(http.MethodPost, "/login")
-		cookie := b.cookie()
+		cookie := b.login()
 		h.clock.Advance(50 * time.Minute)
 		h.store.ResetCalls()
 		h.store.Next(backendtest.OpTouch, lost)
@@ -458,8 +462,7 @@ func TestLostRepliesAreUnavailableNeverALogout(t *testing.T) {
 	t.Run("Delete", func(t *testing.T) {
 		h := newHarness(t, session.Config{})
 		b := newBrowser(t, h, "RenewID")
-		b.do(http.MethodPost, "/login")
-		cookie := b.cookie()
+		cookie := b.login()
 		h.store.Next(backendtest.OpDelete, lost)
 		res := b.do(http.MethodPost, "/logout")
 		if res.StatusCode != http.StatusServiceUnavailable {
