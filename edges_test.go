@@ -18,6 +18,7 @@ import (
 
 	"github.com/typedsession/session"
 	"github.com/typedsession/session/backend"
+	"github.com/typedsession/session/backend/backendtest"
 	"github.com/typedsession/session/backend/memstore"
 	"github.com/typedsession/session/codec"
 	"github.com/typedsession/session/internal/envelope"
@@ -150,7 +151,7 @@ func TestRetiredIDReadsNothingAndWritesFail(t *testing.T) {
 		_ = s.RenewID()
 	})
 	renewed := sessionCookie(t, res, "session")
-	writes := h.count.Writes()
+	writes := h.store.Count(backendtest.OpWrite)
 	res = h.do(old, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
 		if _, ok, err := s.Get(); ok || err != nil {
 			t.Errorf("Get under the retired ID = %v, %v", ok, err)
@@ -169,7 +170,7 @@ func TestRetiredIDReadsNothingAndWritesFail(t *testing.T) {
 	if v := res.Header.Values("Set-Cookie"); len(v) != 0 {
 		t.Errorf("a request with the retired ID sent Set-Cookie %q", v)
 	}
-	if h.count.Writes() != writes {
+	if h.store.Count(backendtest.OpWrite) != writes {
 		t.Error("a request with the retired ID wrote to the store")
 	}
 	if u, ok := h.get("session=" + renewed.Value); !ok || u.UserID != "ada" {
@@ -194,7 +195,7 @@ func TestDefaultErrorHandlerStatuses(t *testing.T) {
 	} {
 		h := newHarness(t, session.Config{})
 		cookie := h.login(UserSession{UserID: "ada"})
-		h.faults.hooks(func() error { return tc.err }, nil)
+		h.store.Always(backendtest.OpUpdate, backendtest.Fault{Err: tc.err})
 		res := h.do(cookie, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
 			_ = s.Update(func(u *UserSession) error { u.Visits++; return nil })
 		})
@@ -252,7 +253,7 @@ func TestRecordsThisBuildCannotReadAreLeftAlone(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			cookie := h.plant(data)
-			writes := h.count.Writes()
+			writes := h.store.Count(backendtest.OpWrite)
 			res := h.do(cookie, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
 				_, ok, err := s.Get()
 				if ok || !errors.Is(err, session.ErrUnreadable) || !errors.Is(err, session.ErrUnavailable) {
@@ -268,7 +269,7 @@ func TestRecordsThisBuildCannotReadAreLeftAlone(t *testing.T) {
 			if v := res.Header.Values("Set-Cookie"); len(v) != 0 {
 				t.Errorf("Set-Cookie %q on an unreadable record", v)
 			}
-			if h.count.Writes() != writes {
+			if h.store.Count(backendtest.OpWrite) != writes {
 				t.Error("the store was written")
 			}
 			if got := h.stored(cookie); string(got) != string(data) {
@@ -356,24 +357,15 @@ func TestUnknownExtensionsSurviveARewrite(t *testing.T) {
 	}
 }
 
-// corruptLoads is a store whose Load reports a value it did not write.
-type corruptLoads struct{ backend.Store }
-
-func (corruptLoads) Load(context.Context, string) (backend.Record, error) {
-	return backend.Record{}, fmt.Errorf("redisstore: load: WRONGTYPE: %w", backend.ErrCorrupt)
-}
-
 // TestStoreCorruptValueIsNoSession: a value the store did not write (a
 // Redis key of the wrong type, say) is logged and read as no session, so
 // a fresh login works, instead of a 503 for that visitor forever.
 func TestStoreCorruptValueIsNoSession(t *testing.T) {
 	h := newHarness(t, session.Config{})
 	cookie := h.login(UserSession{UserID: "ada"})
-	m, err := session.New[UserSession](corruptLoads{h.mem}, session.Config{Now: h.clock.Now, Logger: h.logger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res := serve(m, http.MethodPost, cookie, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
+	// Every Load reports a value the store did not write.
+	h.store.Always(backendtest.OpLoad, backendtest.Fault{Err: fmt.Errorf("redisstore: load: WRONGTYPE: %w", backend.ErrCorrupt)})
+	res := h.do(cookie, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
 		if _, ok, err := s.Get(); ok || err != nil {
 			t.Errorf("Get = %v, %v", ok, err)
 		}
@@ -498,7 +490,7 @@ func TestFailedUpdateDoesNotRerunEarlierFunctions(t *testing.T) {
 func TestFailedCommitKeepsOuterHeaders(t *testing.T) {
 	h := newHarness(t, session.Config{})
 	cookie := h.login(UserSession{UserID: "ada"})
-	h.faults.set(nil, fmt.Errorf("down: %w", backend.ErrUnavailable))
+	h.store.Always(backendtest.OpWrite, backendtest.Fault{Err: fmt.Errorf("down: %w", backend.ErrUnavailable)})
 	outer := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("X-Frame-Options", "DENY")
@@ -559,22 +551,6 @@ func TestMiddlewareTwiceActsOnce(t *testing.T) {
 	}
 }
 
-// stallingUpdates blocks the Update of one key until released.
-type stallingUpdates struct {
-	backend.Store
-	key     string
-	stalled chan struct{}
-	release chan struct{}
-}
-
-func (s *stallingUpdates) Update(ctx context.Context, key string, version uint64, data []byte, ttl time.Duration) (uint64, error) {
-	if key == s.key {
-		close(s.stalled)
-		<-s.release
-	}
-	return s.Store.Update(ctx, key, version, data, ttl)
-}
-
 // TestSlowCommitDoesNotDelayOtherVisitors: commits of different sessions
 // never wait for each other, even when their keys would have shared one
 // of a fixed number of lock stripes.
@@ -599,19 +575,19 @@ func TestSlowCommitDoesNotDelayOtherVisitors(t *testing.T) {
 		}
 		seen[stripe(k)] = c
 	}
-	stall := &stallingUpdates{Store: h.mem, key: token.Key(strings.TrimPrefix(a, "session=")),
-		stalled: make(chan struct{}), release: make(chan struct{})}
-	m, err := session.New[UserSession](stall, session.Config{Now: h.clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The first Update, a's, stalls until released.
+	stalled, release := make(chan struct{}), make(chan struct{})
+	h.store.Next(backendtest.OpUpdate, backendtest.Fault{Before: func(context.Context) {
+		close(stalled)
+		<-release
+	}})
 	inc := func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
 		_ = s.Update(func(u *UserSession) error { u.Visits++; return nil })
 	}
-	go serve(m, http.MethodPost, a, inc)
-	<-stall.stalled
+	go h.do(a, inc)
+	<-stalled
 	done := make(chan *http.Response)
-	go func() { done <- serve(m, http.MethodPost, b, inc) }()
+	go func() { done <- h.do(b, inc) }()
 	select {
 	case res := <-done:
 		if res.StatusCode != http.StatusOK {
@@ -620,7 +596,7 @@ func TestSlowCommitDoesNotDelayOtherVisitors(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Error("another visitor's commit waited behind a stalled one")
 	}
-	close(stall.release)
+	close(release)
 }
 
 // TestSessionMethodInsideUpdateFails: a call that would deadlock fails.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/typedsession/session"
 	"github.com/typedsession/session/backend"
+	"github.com/typedsession/session/backend/backendtest"
 )
 
 // longID matches what a leaked secret would look like in a log line: a
@@ -69,11 +70,11 @@ func TestLifecycleEvents(t *testing.T) {
 	h.get(renewed.Name + "=" + renewed.Value) // now unknown
 
 	// A commit that fails: the store is down for writes.
-	h.faults.set(nil, backend.ErrUnavailable)
+	h.store.Always(backendtest.OpWrite, backendtest.Fault{Err: backend.ErrUnavailable})
 	h.do("", func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
 		_ = s.Set(UserSession{UserID: "bob"})
 	})
-	h.faults.set(nil, nil)
+	h.store.Clear()
 
 	// Past the absolute lifetime, on a store whose clock lags behind the
 	// manager's, so that it still returns the record.

@@ -29,98 +29,16 @@ type UserSession struct {
 	Visits int      `json:"visits"`
 }
 
-// faultStore wraps a store and injects faults; the harness counts calls
-// with a backendtest.CountingStore around it.
-type faultStore struct {
-	backend.Store
-
-	mu        sync.Mutex
-	failLoad  error // returned by Load when set
-	failWrite error // returned by Create, Update, Touch and Delete when set
-	onUpdate  func() error
-	onCreate  func()
-}
-
-type faults struct {
-	load, write error
-	onUpdate    func() error
-	onCreate    func()
-}
-
-func (f *faultStore) faults() faults {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return faults{f.failLoad, f.failWrite, f.onUpdate, f.onCreate}
-}
-
-func (f *faultStore) set(load, write error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.failLoad, f.failWrite = load, write
-}
-
-func (f *faultStore) hooks(onUpdate func() error, onCreate func()) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.onUpdate, f.onCreate = onUpdate, onCreate
-}
-
-func (f *faultStore) Load(ctx context.Context, key string) (backend.Record, error) {
-	if err := f.faults().load; err != nil {
-		return backend.Record{}, err
-	}
-	return f.Store.Load(ctx, key)
-}
-
-func (f *faultStore) Create(ctx context.Context, key string, data []byte, ttl time.Duration) (uint64, error) {
-	fs := f.faults()
-	if fs.write != nil {
-		return 0, fs.write
-	}
-	if fs.onCreate != nil {
-		fs.onCreate()
-	}
-	return f.Store.Create(ctx, key, data, ttl)
-}
-
-func (f *faultStore) Update(ctx context.Context, key string, version uint64, data []byte, ttl time.Duration) (uint64, error) {
-	fs := f.faults()
-	if fs.write != nil {
-		return 0, fs.write
-	}
-	if fs.onUpdate != nil {
-		if err := fs.onUpdate(); err != nil {
-			return 0, err
-		}
-	}
-	return f.Store.Update(ctx, key, version, data, ttl)
-}
-
-func (f *faultStore) Touch(ctx context.Context, key string, ttl time.Duration) error {
-	if err := f.faults().write; err != nil {
-		return err
-	}
-	return f.Store.Touch(ctx, key, ttl)
-}
-
-func (f *faultStore) Delete(ctx context.Context, key string) error {
-	if err := f.faults().write; err != nil {
-		return err
-	}
-	return f.Store.Delete(ctx, key)
-}
-
 // harness is a manager on a memory store with a fake clock shared by both.
-// The manager's store counts every call (count) and then injects faults
-// (faults) before reaching the memory store.
+// The manager's store (store) counts every call and injects faults before
+// reaching the memory store.
 type harness struct {
-	t      testing.TB
-	clock  *fakeclock.Clock
-	mem    *memstore.Store
-	faults *faultStore
-	count  *backendtest.CountingStore
-	mgr    *session.Manager[UserSession]
-	logs   *syncBuffer
+	t     testing.TB
+	clock *fakeclock.Clock
+	mem   *memstore.Store
+	store *backendtest.FaultStore
+	mgr   *session.Manager[UserSession]
+	logs  *syncBuffer
 }
 
 type syncBuffer struct {
@@ -147,8 +65,7 @@ func newHarness(t testing.TB, cfg session.Config) *harness {
 	h := &harness{t: t, clock: fakeclock.New(epoch), logs: &syncBuffer{}}
 	h.mem = memstore.New(memstore.WithClock(h.clock.Now))
 	t.Cleanup(func() { h.mem.Close() })
-	h.faults = &faultStore{Store: h.mem}
-	h.count = backendtest.NewCountingStore(h.faults)
+	h.store = backendtest.NewFaultStore(h.mem)
 	h.mgr = h.manager(cfg)
 	t.Cleanup(func() { checkNoSecretsInLogs(t, h.logs.String()) })
 	return h
@@ -168,7 +85,7 @@ func (h *harness) manager(cfg session.Config) *session.Manager[UserSession] {
 	if cfg.Logger == nil {
 		cfg.Logger = h.logger()
 	}
-	m, err := session.New[UserSession](h.count, cfg)
+	m, err := session.New[UserSession](h.store, cfg)
 	if err != nil {
 		h.t.Fatalf("session.New: %v", err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/typedsession/session"
 	"github.com/typedsession/session/backend"
+	"github.com/typedsession/session/backend/backendtest"
 	"github.com/typedsession/session/codec"
 	"github.com/typedsession/session/internal/token"
 )
@@ -21,11 +22,11 @@ func TestUnusedSessionCostsNoStoreCall(t *testing.T) {
 	h := newHarness(t, session.Config{})
 	cookie := h.login(UserSession{UserID: "ada"})
 	for _, c := range []string{"", cookie, "session=garbage"} {
-		h.count.Reset()
+		h.store.ResetCalls()
 		res := h.do(c, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
 			_, _ = w.Write([]byte("hello"))
 		})
-		if n := h.count.Total(); n != 0 {
+		if n := h.store.Count(backendtest.OpAll); n != 0 {
 			t.Errorf("cookie %q: %d store calls for a handler that never touched the session", c, n)
 		}
 		if len(res.Header.Values("Set-Cookie")) != 0 {
@@ -37,7 +38,7 @@ func TestUnusedSessionCostsNoStoreCall(t *testing.T) {
 func TestReadOnlyRequestLoadsOnceAndNeverWrites(t *testing.T) {
 	h := newHarness(t, session.Config{})
 	cookie := h.login(UserSession{UserID: "ada", Visits: 3})
-	h.count.Reset()
+	h.store.ResetCalls()
 	res := h.do(cookie, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
 		for range 3 {
 			u, ok, err := s.Get()
@@ -46,7 +47,7 @@ func TestReadOnlyRequestLoadsOnceAndNeverWrites(t *testing.T) {
 			}
 		}
 	})
-	if l, wr := h.count.Loads(), h.count.Writes(); l != 1 || wr != 0 {
+	if l, wr := h.store.Count(backendtest.OpLoad), h.store.Count(backendtest.OpWrite); l != 1 || wr != 0 {
 		t.Errorf("read-only request: %d loads, %d writes; want 1 and 0", l, wr)
 	}
 	if v := res.Header.Values("Set-Cookie"); len(v) != 0 {
@@ -64,7 +65,7 @@ func TestAnonymousGetMakesNoStoreCall(t *testing.T) {
 			t.Errorf("Get without cookie = ok %v, err %v", ok, err)
 		}
 	})
-	if n := h.count.Total(); n != 0 {
+	if n := h.store.Count(backendtest.OpAll); n != 0 {
 		t.Errorf("%d store calls for a visitor without a cookie", n)
 	}
 }
@@ -72,7 +73,7 @@ func TestAnonymousGetMakesNoStoreCall(t *testing.T) {
 func TestModifyingRequestWritesOnce(t *testing.T) {
 	h := newHarness(t, session.Config{})
 	cookie := h.login(UserSession{UserID: "ada"})
-	h.count.Reset()
+	h.store.ResetCalls()
 	res := h.do(cookie, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
 		for i := range 5 {
 			if err := s.Update(func(u *UserSession) error { u.Cart = append(u.Cart, fmt.Sprint(i)); return nil }); err != nil {
@@ -80,7 +81,7 @@ func TestModifyingRequestWritesOnce(t *testing.T) {
 			}
 		}
 	})
-	if l, u, wr := h.count.Loads(), h.count.Updates(), h.count.Writes(); l != 1 || u != 1 || wr != 1 {
+	if l, u, wr := h.store.Count(backendtest.OpLoad), h.store.Count(backendtest.OpUpdate), h.store.Count(backendtest.OpWrite); l != 1 || u != 1 || wr != 1 {
 		t.Errorf("modifying request: %d loads, %d updates, %d writes; want 1, 1, 1", l, u, wr)
 	}
 	if v := res.Header.Values("Set-Cookie"); len(v) != 0 {
@@ -142,13 +143,13 @@ func TestCookieConfigValidation(t *testing.T) {
 		{Path: "/a;b"},
 	}
 	for _, c := range bad {
-		if _, err := session.New[UserSession](&faultStore{}, session.Config{Cookie: c}); err == nil {
+		if _, err := session.New[UserSession](backendtest.NewFaultStore(nil), session.Config{Cookie: c}); err == nil {
 			t.Errorf("New accepted cookie config %+v", c)
 		}
 	}
 	good := []session.CookieConfig{{Name: "__Host-sid"}, {Name: "__Secure-sid", Domain: "example.com", Path: "/app"}, {Insecure: true}}
 	for _, c := range good {
-		if _, err := session.New[UserSession](&faultStore{}, session.Config{Cookie: c}); err != nil {
+		if _, err := session.New[UserSession](backendtest.NewFaultStore(nil), session.Config{Cookie: c}); err != nil {
 			t.Errorf("New rejected cookie config %+v: %v", c, err)
 		}
 	}
@@ -159,13 +160,13 @@ func TestConfigValidation(t *testing.T) {
 		t.Error("New accepted a nil store")
 	}
 	for _, cfg := range []session.Config{{IdleTimeout: -1}, {Lifetime: -1}, {MaxRetries: -1}} {
-		if _, err := session.New[UserSession](&faultStore{}, cfg); err == nil {
+		if _, err := session.New[UserSession](backendtest.NewFaultStore(nil), cfg); err == nil {
 			t.Errorf("New accepted %+v", cfg)
 		}
 	}
 	//lint:ignore U1000 the field exists to be invisible to gob
 	type noFields struct{ hidden int }
-	if _, err := session.New[noFields](&faultStore{}, session.Config{Codec: codec.Gob}); err == nil {
+	if _, err := session.New[noFields](backendtest.NewFaultStore(nil), session.Config{Codec: codec.Gob}); err == nil {
 		t.Error("New accepted a type gob cannot encode")
 	}
 }
@@ -249,7 +250,7 @@ func TestUnknownCookieIsClearedOnReadOnlyRequest(t *testing.T) {
 	if c == nil || c.MaxAge != -1 || c.Value != "" {
 		t.Errorf("stale cookie not cleared: %v", res.Header.Values("Set-Cookie"))
 	}
-	if n := h.count.Writes(); n != 0 {
+	if n := h.store.Count(backendtest.OpWrite); n != 0 {
 		t.Errorf("%d store writes for an unknown cookie", n)
 	}
 }
@@ -414,12 +415,12 @@ func TestRenewIDNeverShowsNewDataUnderOldID(t *testing.T) {
 			seen = append(seen, u)
 		}
 	}
-	h.faults.hooks(func() error { peek(); return nil }, peek)
+	h.store.Always(backendtest.OpCreate|backendtest.OpUpdate, backendtest.Fault{Before: func(context.Context) { peek() }})
 	res := h.do(planted, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
 		_ = s.Set(UserSession{UserID: "victim", Roles: []string{"admin"}})
 		_ = s.RenewID()
 	})
-	h.faults.hooks(nil, nil)
+	h.store.Clear()
 	if len(seen) != 0 {
 		t.Errorf("the planted ID read %+v during the renewal", seen)
 	}
@@ -434,12 +435,8 @@ func TestRenewIDNeverShowsNewDataUnderOldID(t *testing.T) {
 func TestRenewIDWhenRetiredRecordCannotBeDeleted(t *testing.T) {
 	h := newHarness(t, session.Config{})
 	old := h.login(UserSession{UserID: "ada"})
-	failingDelete := &deleteFails{Store: h.count}
-	m, err := session.New[UserSession](failingDelete, session.Config{Now: h.clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res := serve(m, http.MethodPost, old, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
+	h.store.Always(backendtest.OpDelete, backendtest.Fault{Err: fmt.Errorf("delete refused: %w", backend.ErrUnavailable)})
+	res := h.do(old, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
 		_ = s.RenewID()
 	})
 	c := sessionCookie(t, res, "session")
@@ -452,12 +449,6 @@ func TestRenewIDWhenRetiredRecordCannotBeDeleted(t *testing.T) {
 	if u, ok := h.get("session=" + c.Value); !ok || u.UserID != "ada" {
 		t.Errorf("renewed session = %+v, %v", u, ok)
 	}
-}
-
-type deleteFails struct{ backend.Store }
-
-func (d *deleteFails) Delete(context.Context, string) error {
-	return fmt.Errorf("delete refused: %w", backend.ErrUnavailable)
 }
 
 func TestRenewIDRestartsLifetime(t *testing.T) {
@@ -563,23 +554,23 @@ func TestAbsoluteLifetime(t *testing.T) {
 func TestTouchIsThrottledAndExtendsIdleTimeout(t *testing.T) {
 	h := newHarness(t, session.Config{IdleTimeout: 100 * time.Minute})
 	cookie := h.login(UserSession{UserID: "ada"})
-	h.count.Reset()
+	h.store.ResetCalls()
 	for range 9 {
 		h.clock.Advance(time.Minute)
 		h.get(cookie)
 	}
-	if n := h.count.Touches(); n != 0 {
+	if n := h.store.Count(backendtest.OpTouch); n != 0 {
 		t.Errorf("%d touches within the first tenth of the idle timeout", n)
 	}
 	h.clock.Advance(2 * time.Minute)
 	h.get(cookie)
-	if n := h.count.Touches(); n != 1 {
+	if n := h.store.Count(backendtest.OpTouch); n != 1 {
 		t.Errorf("%d touches after a tenth of the idle timeout, want 1", n)
 	}
 	if _, rec, _ := h.storedEnvelope(cookie); rec.TTL != 100*time.Minute {
 		t.Errorf("TTL after touch = %v", rec.TTL)
 	}
-	if n := h.count.Updates() + h.count.Creates(); n != 0 {
+	if n := h.store.Count(backendtest.OpUpdate) + h.store.Count(backendtest.OpCreate); n != 0 {
 		t.Errorf("%d rewrites for read-only requests", n)
 	}
 }
@@ -692,7 +683,7 @@ func TestSetIsBlindAndWins(t *testing.T) {
 func TestPersistentConflictsGiveUp(t *testing.T) {
 	h := newHarness(t, session.Config{MaxRetries: 3})
 	cookie := h.login(UserSession{UserID: "ada"})
-	h.faults.hooks(func() error { return backend.ErrConflict }, nil)
+	h.store.Always(backendtest.OpUpdate, backendtest.Fault{Err: backend.ErrConflict})
 	var caught error
 	h.mgr = h.manager(session.Config{MaxRetries: 3, ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 		caught = err
@@ -704,7 +695,7 @@ func TestPersistentConflictsGiveUp(t *testing.T) {
 	if res.StatusCode != http.StatusConflict || !errors.Is(caught, backend.ErrConflict) {
 		t.Errorf("status %d, error %v", res.StatusCode, caught)
 	}
-	if n := h.count.Updates(); n != 4 {
+	if n := h.store.Count(backendtest.OpUpdate); n != 4 {
 		t.Errorf("%d update attempts with MaxRetries 3, want 4", n)
 	}
 }
@@ -712,7 +703,7 @@ func TestPersistentConflictsGiveUp(t *testing.T) {
 func TestUpdateErrorRollsBack(t *testing.T) {
 	h := newHarness(t, session.Config{})
 	cookie := h.login(UserSession{UserID: "ada", Cart: []string{"a"}, Visits: 1})
-	h.count.Reset()
+	h.store.ResetCalls()
 	boom := errors.New("out of stock")
 	h.do(cookie, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
 		_ = s.Update(func(u *UserSession) error { u.Visits++; return nil })
@@ -775,7 +766,7 @@ func TestCommitHappensBeforeHeaders(t *testing.T) {
 func TestPanickingHandlerCommitsNothing(t *testing.T) {
 	h := newHarness(t, session.Config{})
 	cookie := h.login(UserSession{UserID: "ada"})
-	h.count.Reset()
+	h.store.ResetCalls()
 	func() {
 		defer func() { _ = recover() }()
 		h.do(cookie, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
@@ -783,7 +774,7 @@ func TestPanickingHandlerCommitsNothing(t *testing.T) {
 			panic("handler bug")
 		})
 	}()
-	if n := h.count.Writes(); n != 0 {
+	if n := h.store.Count(backendtest.OpWrite); n != 0 {
 		t.Errorf("%d writes after a panic", n)
 	}
 }
@@ -792,7 +783,7 @@ func TestStoreOutageIsAnErrorNotALogout(t *testing.T) {
 	h := newHarness(t, session.Config{})
 	cookie := h.login(UserSession{UserID: "ada"})
 	outage := fmt.Errorf("dial tcp: connection refused: %w", backend.ErrUnavailable)
-	h.faults.set(outage, outage)
+	h.store.Always(backendtest.OpAll, backendtest.Fault{Err: outage})
 	res := h.do(cookie, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
 		_, ok, err := s.Get()
 		if !errors.Is(err, backend.ErrUnavailable) || ok {
@@ -806,7 +797,7 @@ func TestStoreOutageIsAnErrorNotALogout(t *testing.T) {
 	if v := res.Header.Values("Set-Cookie"); len(v) != 0 {
 		t.Errorf("outage changed the cookie: %v", v)
 	}
-	h.faults.set(nil, nil)
+	h.store.Clear()
 	if u, ok := h.get(cookie); !ok || u.UserID != "ada" {
 		t.Errorf("after the outage: %+v %v", u, ok)
 	}
@@ -817,7 +808,7 @@ func TestCommitFailureReplacesResponse(t *testing.T) {
 	cookie := h.login(UserSession{UserID: "ada"})
 	outage := fmt.Errorf("i/o timeout: %w", backend.ErrUnavailable)
 	for _, writes := range []bool{false, true} {
-		h.faults.set(nil, outage)
+		h.store.Always(backendtest.OpWrite, backendtest.Fault{Err: outage})
 		res := h.do(cookie, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
 			_ = s.Update(func(u *UserSession) error { u.Visits++; return nil })
 			w.Header().Set("Location", "/done")
@@ -834,7 +825,7 @@ func TestCommitFailureReplacesResponse(t *testing.T) {
 			t.Error("handler headers leaked into the error response")
 		}
 	}
-	h.faults.set(nil, nil)
+	h.store.Clear()
 	if u, _ := h.get(cookie); u.Visits != 0 {
 		t.Errorf("visits = %d after failed commits", u.Visits)
 	}
@@ -843,7 +834,7 @@ func TestCommitFailureReplacesResponse(t *testing.T) {
 func TestDestroyDuringOutageFails(t *testing.T) {
 	h := newHarness(t, session.Config{})
 	cookie := h.login(UserSession{UserID: "ada"})
-	h.faults.set(nil, fmt.Errorf("down: %w", backend.ErrUnavailable))
+	h.store.Always(backendtest.OpWrite, backendtest.Fault{Err: fmt.Errorf("down: %w", backend.ErrUnavailable)})
 	res := h.do(cookie, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
 		if err := s.Destroy(); err != nil {
 			t.Errorf("Destroy: %v", err)
@@ -879,7 +870,7 @@ func httpRequest() *http.Request {
 func TestTwoManagersOnOneRequest(t *testing.T) {
 	h := newHarness(t, session.Config{})
 	type Prefs struct{ Theme string }
-	prefs, err := session.New[Prefs](h.count, session.Config{Cookie: session.CookieConfig{Name: "prefs"}, Now: h.clock.Now})
+	prefs, err := session.New[Prefs](h.store, session.Config{Cookie: session.CookieConfig{Name: "prefs"}, Now: h.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/typedsession/session"
 	"github.com/typedsession/session/backend"
+	"github.com/typedsession/session/backend/backendtest"
 	"github.com/typedsession/session/backend/memstore"
 	"github.com/typedsession/session/guard"
 )
@@ -78,7 +79,7 @@ func TestEveryGuardAnswersNoSessionWith401(t *testing.T) {
 func TestStoreOutageIs503NeverA401(t *testing.T) {
 	e := newEnv(t)
 	cookie := e.login(User{Name: "ada"})
-	e.store.down.Store(true)
+	e.down()
 	for name, h := range guardKinds(e.mgr, guard.WithLoginRedirect("/login")) {
 		for _, accept := range []string{"", acceptBrowser, acceptJSON, "*/*"} {
 			t.Run(name+"/"+accept, func(t *testing.T) {
@@ -185,7 +186,7 @@ func TestRetryAfterRoundsUp(t *testing.T) {
 	} {
 		e := newEnv(t)
 		cookie := e.login(User{Name: "ada"})
-		e.store.down.Store(true)
+		e.down()
 		rec := e.serve(guard.Require(e.mgr, hello, guard.WithRetryAfter(d)), http.MethodGet, "/", cookie, "")
 		wantStatus(t, rec, http.StatusServiceUnavailable)
 		wantHeader(t, rec, "Retry-After", want)
@@ -198,7 +199,7 @@ func TestProblemJSON(t *testing.T) {
 	user := e.login(User{Name: "bob"})
 	outage := newEnv(t)
 	outageCookie := outage.login(User{Name: "bob"})
-	outage.store.down.Store(true)
+	outage.down()
 	teapot := guard.Check(e.mgr, func(*http.Request, User) error {
 		return guard.Deny(http.StatusTeapot, "Short and stout.")
 	}, hello)
@@ -379,7 +380,7 @@ func TestWithResponder(t *testing.T) {
 	wantHeader(t, rec, "Location", "/login?next=%2Fadmin%3Fx%3D1")
 
 	cookie := e.login(User{Name: "bob"})
-	e.store.down.Store(true)
+	e.down()
 	rec = e.serve(h, http.MethodGet, "/admin", cookie, "")
 	wantStatus(t, rec, http.StatusServiceUnavailable)
 	wantHeader(t, rec, "Retry-After", "1")
@@ -528,28 +529,28 @@ func TestGuardsComposeWithOneLoad(t *testing.T) {
 	})))
 	rec := e.serve(h, http.MethodGet, "/admin", cookie, "")
 	wantStatus(t, rec, http.StatusOK)
-	if got := e.count.Loads(); got != 1 {
+	if got := e.store.Count(backendtest.OpLoad); got != 1 {
 		t.Errorf("%d loads for four guards and a Get, want 1", got)
 	}
-	if got := e.count.Writes(); got != 0 {
+	if got := e.store.Count(backendtest.OpWrite); got != 0 {
 		t.Errorf("%d writes for a read-only request, want 0", got)
 	}
 
 	// Refused at the innermost guard: still one load.
-	e.count.Reset()
+	e.store.ResetCalls()
 	bob := e.login(User{Name: "bob"})
 	h = guard.RequireMiddleware(e.mgr)(guard.Require(e.mgr, func(w http.ResponseWriter, r *http.Request, _ *session.Session[User], _ User) {
 		guard.Allow(e.mgr, isAdmin, hello).ServeHTTP(w, r)
 	}))
 	wantStatus(t, e.serve(h, http.MethodGet, "/admin", bob, ""), http.StatusForbidden)
-	if got := e.count.Loads(); got != 1 {
+	if got := e.store.Count(backendtest.OpLoad); got != 1 {
 		t.Errorf("%d loads, want 1", got)
 	}
 
 	// Anonymous (no cookie): no load at all.
-	e.count.Reset()
+	e.store.ResetCalls()
 	wantStatus(t, e.serve(h, http.MethodGet, "/admin", "", ""), http.StatusUnauthorized)
-	if got := e.count.Total(); got != 0 {
+	if got := e.store.Count(backendtest.OpAll); got != 0 {
 		t.Errorf("%d store calls without a cookie, want 0", got)
 	}
 }
@@ -622,7 +623,7 @@ func TestGuardedHandlerChangesTheSession(t *testing.T) {
 		}
 	})
 	wantStatus(t, e.serve(rename, http.MethodPost, "/rename", cookie, ""), http.StatusOK)
-	if got := e.count.Writes(); got != 1 {
+	if got := e.store.Count(backendtest.OpWrite); got != 1 {
 		t.Errorf("%d writes, want 1", got)
 	}
 	rec := e.serve(guard.Require(e.mgr, hello), http.MethodGet, "/", cookie, "")

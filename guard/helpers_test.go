@@ -1,13 +1,11 @@
 package guard_test
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/typedsession/session"
@@ -31,36 +29,27 @@ func isAdmin(u User) bool {
 	return false
 }
 
-// outageStore is a store whose Load can be made to fail as an unreachable
-// store does.
-type outageStore struct {
-	backend.Store
-	down atomic.Bool
-}
-
-func (s *outageStore) Load(ctx context.Context, key string) (backend.Record, error) {
-	if s.down.Load() {
-		return backend.Record{}, fmt.Errorf("outage: dial tcp: connection refused: %w", backend.ErrUnavailable)
-	}
-	return s.Store.Load(ctx, key)
-}
-
-// env is a manager over a counting store that can be taken down, plus a
-// way to log in.
+// env is a manager over a store that counts calls and can be taken down
+// (down), plus a way to log in.
 type env struct {
 	t     *testing.T
 	mgr   *session.Manager[User]
-	count *backendtest.CountingStore
-	store *outageStore
+	store *backendtest.FaultStore
+}
+
+// down makes every Load fail as an unreachable store does.
+func (e *env) down() {
+	e.store.Always(backendtest.OpLoad, backendtest.Fault{
+		Err: fmt.Errorf("outage: dial tcp: connection refused: %w", backend.ErrUnavailable),
+	})
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	mem := memstore.New()
 	t.Cleanup(func() { _ = mem.Close() })
-	e := &env{t: t, store: &outageStore{Store: mem}}
-	e.count = backendtest.NewCountingStore(e.store)
-	mgr, err := session.New[User](e.count, session.Config{Logger: discard()})
+	e := &env{t: t, store: backendtest.NewFaultStore(mem)}
+	mgr, err := session.New[User](e.store, session.Config{Logger: discard()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +74,7 @@ func (e *env) login(u User) string {
 	if len(cookies) != 1 || cookies[0].Value == "" {
 		e.t.Fatalf("login set cookies %v", cookies)
 	}
-	e.count.Reset()
+	e.store.ResetCalls()
 	return cookies[0].Name + "=" + cookies[0].Value
 }
 

@@ -20,8 +20,9 @@
 // Advance that sleeps) stays reasonably fast. No check runs in parallel with
 // another.
 //
-// The package also provides CountingStore, a wrapper that counts calls, for
-// tests of code that uses a Store.
+// The package also provides FaultStore, a wrapper that counts and logs the
+// calls made to a Store and injects errors, latency and lost replies into
+// chosen ones, for tests of code that uses a Store.
 package backendtest
 
 import (

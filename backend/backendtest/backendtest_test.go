@@ -367,15 +367,15 @@ func runRecorded(c check, h Harness) *recorder {
 }
 
 // TestRun runs the suite, through the real testing machinery, against the
-// reference store and against a CountingStore wrapping it.
+// reference store and against a FaultStore wrapping it.
 func TestRun(t *testing.T) {
 	t.Run("reference", func(t *testing.T) {
 		Run(t, func(*testing.T) Harness { return refHarness(noFault) })
 	})
-	t.Run("counting", func(t *testing.T) {
+	t.Run("faultstore", func(t *testing.T) {
 		Run(t, func(*testing.T) Harness {
 			h := refHarness(noFault)
-			h.Store = NewCountingStore(h.Store)
+			h.Store = NewFaultStore(h.Store)
 			return h
 		})
 	})

@@ -25,13 +25,13 @@ func TestConformance(t *testing.T) {
 }
 
 // TestConformanceOneShard runs the suite with every key in one shard, and
-// through a CountingStore.
+// through a FaultStore.
 func TestConformanceOneShard(t *testing.T) {
 	backendtest.Run(t, func(t *testing.T) backendtest.Harness {
 		clk := fakeclock.New(epoch)
 		s := memstore.New(memstore.WithClock(clk.Now), memstore.WithShards(1))
 		t.Cleanup(func() { s.Close() })
-		return backendtest.Harness{Store: backendtest.NewCountingStore(s), Advance: clk.Advance}
+		return backendtest.Harness{Store: backendtest.NewFaultStore(s), Advance: clk.Advance}
 	})
 }
 

@@ -50,7 +50,7 @@ func runOnServer(t *testing.T, c redis.UniversalClient) {
 
 // TestConformanceRedisRESP2NoPrefix runs the suite on a real Redis over a
 // RESP2 connection (script replies decode differently from RESP3), with
-// no key prefix, through a CountingStore.
+// no key prefix, through a FaultStore.
 func TestConformanceRedisRESP2NoPrefix(t *testing.T) {
 	if testing.Short() {
 		t.Skip("sleeps for several seconds")
@@ -64,7 +64,7 @@ func TestConformanceRedisRESP2NoPrefix(t *testing.T) {
 		if err := c2.FlushDB(context.Background()).Err(); err != nil {
 			t.Fatalf("FLUSHDB: %v", err)
 		}
-		s := backendtest.NewCountingStore(redisstore.New(c2, redisstore.WithPrefix("")))
+		s := backendtest.NewFaultStore(redisstore.New(c2, redisstore.WithPrefix("")))
 		return backendtest.Harness{Store: s, Advance: time.Sleep}
 	})
 }

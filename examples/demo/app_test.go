@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/typedsession/session/backend/backendtest"
 	"github.com/typedsession/session/codec"
 )
 
@@ -20,8 +21,8 @@ func TestHealthz(t *testing.T) {
 	if res.body != "ok\n" {
 		t.Errorf("body %q", res.body)
 	}
-	if d.count.Total() != 0 {
-		t.Errorf("%d store calls for /healthz", d.count.Total())
+	if d.store.Count(backendtest.OpAll) != 0 {
+		t.Errorf("%d store calls for /healthz", d.store.Count(backendtest.OpAll))
 	}
 }
 
@@ -126,7 +127,7 @@ func TestLoginValidation(t *testing.T) {
 	// No user field at all, and a body too large to be a form.
 	d.client().do("POST", "/login", url.Values{}, acceptJSON).want(t, http.StatusBadRequest)
 	d.client().do("POST", "/login", url.Values{"user": {strings.Repeat("x", 5000)}}, acceptJSON).want(t, http.StatusBadRequest)
-	if n := d.count.Writes(); n != 0 {
+	if n := d.store.Count(backendtest.OpWrite); n != 0 {
 		t.Errorf("%d store writes for refused logins", n)
 	}
 }
@@ -174,23 +175,23 @@ func TestMe(t *testing.T) {
 	c.do("GET", "/me", nil, "").want(t, http.StatusUnauthorized)
 
 	c.login("ada")
-	d.count.Reset()
+	d.store.ResetCalls()
 	for range 3 {
 		if got := c.do("GET", "/me", nil, acceptJSON).session(t); got.User != "ada" {
 			t.Errorf("/me %+v", got)
 		}
 	}
-	if n := d.count.Writes(); n != 0 {
+	if n := d.store.Count(backendtest.OpWrite); n != 0 {
 		t.Errorf("GET /me made %d store writes, want none", n)
 	}
-	if n := d.count.Loads(); n != 3 {
+	if n := d.store.Count(backendtest.OpLoad); n != 3 {
 		t.Errorf("3 GET /me made %d loads, want 3", n)
 	}
 
 	// A read-only page view writes nothing either.
-	d.count.Reset()
+	d.store.ResetCalls()
 	c.do("GET", "/", nil, acceptBrowser).want(t, http.StatusOK)
-	if n := d.count.Writes(); n != 0 {
+	if n := d.store.Count(backendtest.OpWrite); n != 0 {
 		t.Errorf("GET / made %d store writes", n)
 	}
 }
@@ -409,7 +410,7 @@ func TestStoreOutage(t *testing.T) {
 	d := startDemo(t, nil)
 	c := d.client()
 	c.login("ada")
-	d.store.down.Store(true)
+	d.down(true)
 	for _, r := range []struct{ method, path string }{
 		{"GET", "/me"}, {"POST", "/visit"}, {"POST", "/cart"}, {"GET", "/admin"}, {"GET", "/"}, {"POST", "/login"},
 	} {
@@ -427,7 +428,7 @@ func TestStoreOutage(t *testing.T) {
 			}
 		}
 	}
-	d.store.down.Store(false)
+	d.down(false)
 	if got := c.do("GET", "/me", nil, acceptJSON).session(t); got.User != "ada" {
 		t.Errorf("after the outage: %+v", got)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,9 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/typedsession/session/backend"
 	"github.com/typedsession/session/backend/backendtest"
@@ -28,64 +25,33 @@ const (
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-// outageStore makes every call fail as an unreachable store does while
-// down is set.
-type outageStore struct {
-	backend.Store
-	down atomic.Bool
-}
+// errOutage is what the store answers while it is down.
+var errOutage = fmt.Errorf("dial tcp 10.0.0.1:6379: connect: connection refused: %w", backend.ErrUnavailable)
 
-func (s *outageStore) fail() error {
-	if s.down.Load() {
-		return fmt.Errorf("dial tcp 10.0.0.1:6379: connect: connection refused: %w", backend.ErrUnavailable)
-	}
-	return nil
-}
-
-func (s *outageStore) Load(ctx context.Context, key string) (backend.Record, error) {
-	if err := s.fail(); err != nil {
-		return backend.Record{}, err
-	}
-	return s.Store.Load(ctx, key)
-}
-
-func (s *outageStore) Create(ctx context.Context, key string, data []byte, ttl time.Duration) (uint64, error) {
-	if err := s.fail(); err != nil {
-		return 0, err
-	}
-	return s.Store.Create(ctx, key, data, ttl)
-}
-
-func (s *outageStore) Update(ctx context.Context, key string, version uint64, data []byte, ttl time.Duration) (uint64, error) {
-	if err := s.fail(); err != nil {
-		return 0, err
-	}
-	return s.Store.Update(ctx, key, version, data, ttl)
-}
-
-func (s *outageStore) Delete(ctx context.Context, key string) error {
-	if err := s.fail(); err != nil {
-		return err
-	}
-	return s.Store.Delete(ctx, key)
-}
-
-// demo is the app on a test server, over a counting store that can be
-// taken down.
+// demo is the app on a test server, over a store that counts calls and
+// can be taken down (down).
 type demo struct {
 	t     *testing.T
 	url   string
-	count *backendtest.CountingStore
-	store *outageStore
+	store *backendtest.FaultStore
+}
+
+// down makes every store call fail as an unreachable store does, or
+// brings the store back.
+func (d *demo) down(down bool) {
+	if down {
+		d.store.Always(backendtest.OpAll, backendtest.Fault{Err: errOutage})
+	} else {
+		d.store.Clear()
+	}
 }
 
 func startDemo(t *testing.T, c codec.Codec) *demo {
 	t.Helper()
 	mem := memstore.New()
 	t.Cleanup(func() { _ = mem.Close() })
-	d := &demo{t: t, store: &outageStore{Store: mem}}
-	d.count = backendtest.NewCountingStore(d.store)
-	h, err := newApp(appConfig{Store: d.count, Codec: c, Logger: discard()})
+	d := &demo{t: t, store: backendtest.NewFaultStore(mem)}
+	h, err := newApp(appConfig{Store: d.store, Codec: c, Logger: discard()})
 	if err != nil {
 		t.Fatal(err)
 	}

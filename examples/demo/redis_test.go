@@ -39,9 +39,8 @@ func startRedisDemo(t *testing.T, redisURL string, c codec.Codec) *demo {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &demo{t: t}
-	d.count = backendtest.NewCountingStore(store)
-	h, err := newApp(appConfig{Store: d.count, Codec: c, Logger: discard()})
+	d := &demo{t: t, store: backendtest.NewFaultStore(store)}
+	h, err := newApp(appConfig{Store: d.store, Codec: c, Logger: discard()})
 	if err != nil {
 		t.Fatal(err)
 	}
