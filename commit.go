@@ -11,7 +11,6 @@ import (
 
 	"github.com/typedsession/session/backend"
 	"github.com/typedsession/session/internal/envelope"
-	"github.com/typedsession/session/internal/httpheader"
 	"github.com/typedsession/session/internal/token"
 )
 
@@ -59,18 +58,18 @@ func (s *Session[T]) commit(h http.Header) error {
 	if err != nil {
 		return err
 	}
-	// The response depends on the session, so on the cookie: keep shared
-	// caches from serving it to other visitors.
-	httpheader.AddVary(h, "Cookie")
+	// The response depends on the session, so on the cookie or token:
+	// keep shared caches from serving it to other visitors.
+	s.m.vary(h)
 	switch {
 	case s.token != "":
-		s.m.setCookie(h, s.token, s.dead, s.m.now())
+		s.sendID(h, s.token)
 	case s.intent == destroy,
 		s.hadCookie && s.found == foundNothing:
-		// A logout, or a cookie naming no session at all (malformed,
-		// forged, expired): the browser can stop sending it. A retired,
-		// corrupt or unreadable session's cookie is left alone.
-		s.m.clearCookie(h)
+		// A logout, or an ID naming no session at all (malformed,
+		// forged, expired): the client can stop sending it. A retired,
+		// corrupt or unreadable session's ID is left alone.
+		s.dropID(h)
 	}
 	return nil
 }
@@ -82,8 +81,8 @@ func (s *Session[T]) failedHeaders(h http.Header) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stray != "" {
-		httpheader.AddVary(h, "Cookie")
-		s.m.setCookie(h, s.stray, s.dead, s.m.now())
+		s.m.vary(h)
+		s.sendID(h, s.stray)
 	}
 }
 

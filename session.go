@@ -34,9 +34,10 @@ type Session[T any] struct {
 	busy     atomic.Bool // a function given to Update is running
 	detached bool        // not obtained through the middleware
 
-	// The request's ID, read from the cookie on first use.
+	// The request's ID, read from the cookie or bearer token on first use.
 	parsed    bool
-	hadCookie bool   // the request carried a cookie of our name
+	hadCookie bool   // the request carried an ID on the carrier it uses (a cookie of our name, or a bearer token)
+	viaHeader bool   // IDs go back in TokenHeader, not in the cookie
 	key       string // store key of the cookie's ID, if well-formed; then of the session's current ID
 
 	// What the store holds under key, as loaded (and as written since).
@@ -361,7 +362,16 @@ func (s *Session[T]) parse() {
 	}
 	s.parsed = true
 	var tok string
-	tok, s.hadCookie = readCookie(s.req.Header, s.m.cookie.Name, token.Valid)
+	if s.m.usesCookie() {
+		tok, s.hadCookie = readCookie(s.req.Header, s.m.cookie.Name, token.Valid)
+	}
+	if tok == "" && s.m.usesHeader() {
+		var bearer string
+		var sent bool
+		if bearer, sent = readBearer(s.req.Header, token.Valid); sent || s.m.transport == TransportHeader {
+			tok, s.hadCookie, s.viaHeader = bearer, sent, true
+		}
+	}
 	if tok != "" {
 		s.key = token.Key(tok)
 	}

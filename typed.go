@@ -122,6 +122,11 @@ type Config struct {
 	// the same Manager are serialised and resolve in one retry; the bound
 	// matters for writers in other processes. Default DefaultMaxRetries.
 	MaxRetries int
+
+	// Transport says how session IDs travel: in the cookie (the default),
+	// as bearer tokens in the Authorization header, or both. See
+	// Transport.
+	Transport Transport
 }
 
 // CookieConfig configures the session cookie.
@@ -172,6 +177,7 @@ type Manager[T any] struct {
 	log        *slog.Logger
 	now        func() time.Time
 	maxRetries int
+	transport  Transport
 
 	// locks serialise the commits of one store key within this process,
 	// so that concurrent requests of one visitor resolve a conflict in a
@@ -208,6 +214,7 @@ func New[T any](store backend.Store, cfg Config) (*Manager[T], error) {
 		log:        cfg.Logger,
 		now:        cfg.Now,
 		maxRetries: cfg.MaxRetries,
+		transport:  cfg.Transport,
 	}
 	if isNil(m.codec) {
 		m.codec = codec.MsgPack
@@ -239,6 +246,9 @@ func New[T any](store backend.Store, cfg Config) (*Manager[T], error) {
 		return nil, fmt.Errorf("session: negative MaxRecordSize %d", m.maxRecord)
 	case m.maxRecord == 0:
 		m.maxRecord = DefaultMaxRecordSize
+	}
+	if m.transport > TransportCookieOrHeader {
+		return nil, fmt.Errorf("session: unknown %v", m.transport)
 	}
 	if err := normalizeCookie(&m.cookie); err != nil {
 		return nil, err

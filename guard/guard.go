@@ -301,6 +301,11 @@ func (g *guard[T]) deny(w http.ResponseWriter, r *http.Request, d Denial) {
 	if d.Status == http.StatusServiceUnavailable {
 		h.Set("Retry-After", strconv.Itoa(retrySeconds(g.cfg.retryAfter)))
 	}
+	if d.Status == http.StatusUnauthorized && g.m.Transport() != session.TransportCookie {
+		// RFC 6750: a resource that accepts bearer tokens says so in
+		// every 401, also to a request that sent no credentials.
+		h.Set("WWW-Authenticate", "Bearer")
+	}
 	g.cfg.respond(w, r, d)
 }
 

@@ -632,3 +632,35 @@ func TestGuardedHandlerChangesTheSession(t *testing.T) {
 		t.Errorf("next request sees %q, want %q", got, want)
 	}
 }
+
+// TestBearer401sCarryWWWAuthenticate checks that while bearer tokens are
+// accepted every 401 says so (RFC 6750), also to a request with no
+// credentials, and that cookie-only managers never send the header.
+func TestBearer401sCarryWWWAuthenticate(t *testing.T) {
+	for _, tr := range []session.Transport{session.TransportCookie, session.TransportHeader, session.TransportCookieOrHeader} {
+		mem := memstore.New()
+		t.Cleanup(func() { _ = mem.Close() })
+		mgr, err := session.New[User](mem, session.Config{Transport: tr, Logger: discard()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "Bearer"
+		if tr == session.TransportCookie {
+			want = ""
+		}
+		for name, h := range guardKinds(mgr) {
+			for _, auth := range []string{"", "Bearer " + strings.Repeat("A", 43)} {
+				req := httptest.NewRequest(http.MethodGet, "/me", nil)
+				if auth != "" {
+					req.Header.Set("Authorization", auth)
+				}
+				rec := httptest.NewRecorder()
+				mgr.Middleware(h).ServeHTTP(rec, req)
+				if rec.Code != http.StatusUnauthorized || rec.Header().Get("WWW-Authenticate") != want {
+					t.Errorf("%v/%s/auth %q: %d, WWW-Authenticate %q, want 401 and %q",
+						tr, name, auth, rec.Code, rec.Header().Get("WWW-Authenticate"), want)
+				}
+			}
+		}
+	}
+}

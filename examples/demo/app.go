@@ -65,6 +65,7 @@ var errCartFull = fmt.Errorf("the cart holds at most %d items", maxCart)
 type appConfig struct {
 	Store       backend.Store
 	Codec       codec.Codec
+	Transport   session.Transport
 	IdleTimeout time.Duration
 	Lifetime    time.Duration
 	Logger      *slog.Logger
@@ -98,6 +99,7 @@ func newApp(cfg appConfig) (http.Handler, error) {
 	a := &app{page: page, log: log}
 	a.mgr, err = session.New[UserSession](cfg.Store, session.Config{
 		Codec:        cfg.Codec,
+		Transport:    cfg.Transport,
 		IdleTimeout:  cfg.IdleTimeout,
 		Lifetime:     cfg.Lifetime,
 		Logger:       log,

@@ -13,6 +13,7 @@
 //	-addr      ADDR              listen address (default 127.0.0.1:8080)
 //	-backend   SESSION_BACKEND   memory, redis or cookie (default memory)
 //	-codec     SESSION_CODEC     json, msgpack or gob (default msgpack)
+//	-transport SESSION_TRANSPORT cookie, header or cookie-or-header (default cookie)
 //	-redis-url REDIS_URL         Redis URL for -backend redis
 //	-secret    SESSION_SECRET    key material for -backend cookie
 //	-idle      SESSION_IDLE      idle timeout (default 30m)
@@ -78,13 +79,14 @@ var errUsage = errors.New("usage")
 
 // config is the demo's configuration, from flags and the environment.
 type config struct {
-	Addr     string
-	Backend  string
-	Codec    string
-	RedisURL string
-	Secret   string
-	Idle     time.Duration
-	Lifetime time.Duration
+	Addr      string
+	Backend   string
+	Codec     string
+	Transport string
+	RedisURL  string
+	Secret    string
+	Idle      time.Duration
+	Lifetime  time.Duration
 }
 
 // parseConfig reads the flags in args, then the environment (through
@@ -97,6 +99,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "listen `address` (env ADDR)")
 	fs.StringVar(&cfg.Backend, "backend", "memory", "session store: memory, redis or cookie (env SESSION_BACKEND)")
 	fs.StringVar(&cfg.Codec, "codec", "msgpack", "session encoding: "+strings.Join(codec.Names(), ", ")+" (env SESSION_CODEC)")
+	fs.StringVar(&cfg.Transport, "transport", "cookie", "how session IDs travel: cookie, header (Authorization: Bearer) or cookie-or-header (env SESSION_TRANSPORT)")
 	fs.StringVar(&cfg.RedisURL, "redis-url", "", "Redis `URL` for -backend redis (env REDIS_URL)")
 	fs.StringVar(&cfg.Secret, "secret", "", "key material for -backend cookie, at least 32 bytes; prefer the env SESSION_SECRET, flags show in ps")
 	fs.DurationVar(&cfg.Idle, "idle", session.DefaultIdleTimeout, "idle timeout (env SESSION_IDLE)")
@@ -117,6 +120,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		{"addr", "ADDR"},
 		{"backend", "SESSION_BACKEND"},
 		{"codec", "SESSION_CODEC"},
+		{"transport", "SESSION_TRANSPORT"},
 		{"redis-url", "REDIS_URL"},
 		{"secret", "SESSION_SECRET"},
 		{"idle", "SESSION_IDLE"},
@@ -150,11 +154,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, log *sl
 	if err != nil {
 		return fmt.Errorf("-codec: %w", err)
 	}
+	tr, err := session.ParseTransport(cfg.Transport)
+	if err != nil {
+		return fmt.Errorf("-transport: %w", err)
+	}
 	store, closeStore, err := openStore(cfg, log)
 	if err != nil {
 		return err
 	}
-	h, err := newApp(appConfig{Store: store, Codec: c, IdleTimeout: cfg.Idle, Lifetime: cfg.Lifetime, Logger: log})
+	h, err := newApp(appConfig{Store: store, Codec: c, Transport: tr, IdleTimeout: cfg.Idle, Lifetime: cfg.Lifetime, Logger: log})
 	if err != nil {
 		return errors.Join(err, closeStore())
 	}

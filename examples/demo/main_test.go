@@ -26,7 +26,7 @@ func TestParseConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := config{Addr: "127.0.0.1:8080", Backend: "memory", Codec: "msgpack", Idle: 30 * time.Minute, Lifetime: 12 * time.Hour}
+	want := config{Addr: "127.0.0.1:8080", Backend: "memory", Codec: "msgpack", Transport: "cookie", Idle: 30 * time.Minute, Lifetime: 12 * time.Hour}
 	if cfg != want {
 		t.Errorf("%+v, want %+v", cfg, want)
 	}
@@ -34,26 +34,26 @@ func TestParseConfigDefaults(t *testing.T) {
 
 func TestParseConfigEnvAndFlags(t *testing.T) {
 	vars := map[string]string{
-		"ADDR": "127.0.0.1:9000", "SESSION_BACKEND": "redis", "SESSION_CODEC": "json",
+		"ADDR": "127.0.0.1:9000", "SESSION_BACKEND": "redis", "SESSION_CODEC": "json", "SESSION_TRANSPORT": "header",
 		"REDIS_URL": "redis://db:6379/1", "SESSION_SECRET": "s3cret", "SESSION_IDLE": "5m", "SESSION_LIFETIME": "1h",
 	}
 	cfg, err := parseConfig(nil, env(vars), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := config{Addr: "127.0.0.1:9000", Backend: "redis", Codec: "json", RedisURL: "redis://db:6379/1",
+	want := config{Addr: "127.0.0.1:9000", Backend: "redis", Codec: "json", Transport: "header", RedisURL: "redis://db:6379/1",
 		Secret: "s3cret", Idle: 5 * time.Minute, Lifetime: time.Hour}
 	if cfg != want {
 		t.Errorf("from the environment: %+v, want %+v", cfg, want)
 	}
 
 	// Flags win over the environment.
-	cfg, err = parseConfig([]string{"-addr", ":0", "-backend", "memory", "-codec", "gob", "-redis-url", "redis://x",
+	cfg, err = parseConfig([]string{"-addr", ":0", "-backend", "memory", "-codec", "gob", "-transport", "cookie-or-header", "-redis-url", "redis://x",
 		"-secret", "flag", "-idle", "1m", "-lifetime", "2h"}, env(vars), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = config{Addr: ":0", Backend: "memory", Codec: "gob", RedisURL: "redis://x", Secret: "flag", Idle: time.Minute, Lifetime: 2 * time.Hour}
+	want = config{Addr: ":0", Backend: "memory", Codec: "gob", Transport: "cookie-or-header", RedisURL: "redis://x", Secret: "flag", Idle: time.Minute, Lifetime: 2 * time.Hour}
 	if cfg != want {
 		t.Errorf("flags over the environment: %+v, want %+v", cfg, want)
 	}
