@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -145,7 +146,7 @@ func TestMissingTable(t *testing.T) {
 	_, err = s.Load(context.Background(), "k")
 	if err == nil || errors.Is(err, backend.ErrUnavailable) || errors.Is(err, backend.ErrNotFound) {
 		t.Errorf("Load on a missing table: %v, want a plain error", err)
-	} else if !contains(err.Error(), "CreateTable") {
+	} else if !strings.Contains(err.Error(), "CreateTable") {
 		t.Errorf("Load on a missing table: %v, want a hint at CreateTable", err)
 	}
 }
