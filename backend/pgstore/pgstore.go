@@ -767,10 +767,14 @@ func classify(ctx context.Context, op string, err error) error {
 		}
 		return fmt.Errorf("pgstore: %s: %w (%v)", op, cerr, err)
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || pgErr != nil {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		// The store's own time limit, not the caller's context: keep
 		// the context error out of the chain.
 		return fmt.Errorf("pgstore: %s: %w: time limit reached: %v", op, backend.ErrUnavailable, err)
+	}
+	if pgErr != nil {
+		// 57014: the statement was cancelled at the store's time limit.
+		return fmt.Errorf("pgstore: %s: %w: time limit reached: %w", op, backend.ErrUnavailable, err)
 	}
 	// No reply: the connection failed, or could not be had.
 	return fmt.Errorf("pgstore: %s: %w: %w", op, backend.ErrUnavailable, err)

@@ -151,10 +151,6 @@ func TestMissingTable(t *testing.T) {
 	}
 }
 
-func contains(s, sub string) bool {
-	return len(sub) == 0 || len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub))
-}
-
 // TestDatabaseClock checks that liveness and TTL follow the database's
 // clock (expires_at against now()), not the application's: a row whose
 // expires_at is in the database's past is gone whatever its TTL was.
