@@ -4,7 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -13,6 +17,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/typedsession/session"
+	"github.com/typedsession/session/backend"
 )
 
 // defaultPostgresURL is the database the real-PostgreSQL tests use unless
@@ -187,4 +194,69 @@ func exec(t testing.TB, sql string, args ...any) {
 	if _, err := conn.Exec(ctx, sql, args...); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
+}
+
+// visit is the session type of the manager tests.
+type visit struct {
+	N int `json:"n"`
+}
+
+// newTestApp serves a session-backed handler over store and returns a
+// function that serves one request to it (cookie is "name=value" or "").
+// Routes: GET /none never touches the session; GET /read answers "<ok>
+// <n>"; POST /inc increments n; POST /logout destroys the session. A
+// session error is answered with 503 if it wraps backend.ErrUnavailable,
+// else 500.
+func newTestApp(t testing.TB, store backend.Store, idle time.Duration) func(method, path, cookie string) *httptest.ResponseRecorder {
+	t.Helper()
+	mgr, err := session.New[visit](store, session.Config{IdleTimeout: idle, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fail := func(w http.ResponseWriter, err error) bool {
+		if err == nil {
+			return false
+		}
+		status := http.StatusInternalServerError
+		if errors.Is(err, backend.ErrUnavailable) {
+			status = http.StatusServiceUnavailable
+		}
+		http.Error(w, err.Error(), status)
+		return true
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /none", func(w http.ResponseWriter, r *http.Request) {})
+	mux.HandleFunc("GET /read", func(w http.ResponseWriter, r *http.Request) {
+		v, ok, err := mgr.From(r).Get()
+		if !fail(w, err) {
+			fmt.Fprintf(w, "%t %d", ok, v.N)
+		}
+	})
+	mux.HandleFunc("POST /inc", func(w http.ResponseWriter, r *http.Request) {
+		fail(w, mgr.From(r).Update(func(v *visit) error { v.N++; return nil }))
+	})
+	mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) {
+		fail(w, mgr.From(r).Destroy())
+	})
+	h := mgr.Middleware(mux)
+	return func(method, path, cookie string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, "https://example.com"+path, nil)
+		if cookie != "" {
+			req.Header.Set("Cookie", cookie)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w
+	}
+}
+
+// sessionCookie returns the "name=value" of the session cookie a response
+// sets, or "" if it sets none (or clears it).
+func sessionCookie(w *httptest.ResponseRecorder) string {
+	for _, c := range w.Result().Cookies() {
+		if c.Name == session.DefaultCookieName && c.Value != "" && c.MaxAge >= 0 {
+			return c.Name + "=" + c.Value
+		}
+	}
+	return ""
 }

@@ -3,8 +3,6 @@ package pgstore
 import (
 	"context"
 	"errors"
-	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -16,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 
-	"github.com/typedsession/session"
 	"github.com/typedsession/session/backend"
 	"github.com/typedsession/session/backend/backendtest"
 )
@@ -296,11 +293,6 @@ func TestVersionsAfterRecreate(t *testing.T) {
 	}
 }
 
-// visit is the session type of the manager tests.
-type visit struct {
-	N int `json:"n"`
-}
-
 // TestRoundTrips counts the statements (round trips) of requests through
 // the session manager.
 func TestRoundTrips(t *testing.T) {
@@ -310,40 +302,7 @@ func TestRoundTrips(t *testing.T) {
 	pool := newPool(t, cfg)
 	store, table := newStore(t, pool)
 	const idle = 30 * time.Minute
-	mgr, err := session.New[visit](store, session.Config{IdleTimeout: idle, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /none", func(w http.ResponseWriter, r *http.Request) {})
-	mux.HandleFunc("GET /read", func(w http.ResponseWriter, r *http.Request) {
-		v, ok, err := mgr.From(r).Get()
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintf(w, "%t %d", ok, v.N)
-	})
-	mux.HandleFunc("POST /inc", func(w http.ResponseWriter, r *http.Request) {
-		if err := mgr.From(r).Update(func(v *visit) error { v.N++; return nil }); err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-		}
-	})
-	mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) {
-		if err := mgr.From(r).Destroy(); err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-		}
-	})
-	h := mgr.Middleware(mux)
-	do := func(method, path, cookie string) *httptest.ResponseRecorder {
-		req := httptest.NewRequest(method, "https://example.com"+path, nil)
-		if cookie != "" {
-			req.Header.Set("Cookie", cookie)
-		}
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, req)
-		return w
-	}
+	do := newTestApp(t, store, idle)
 	expect := func(what string, w *httptest.ResponseRecorder, want ...string) {
 		t.Helper()
 		if w.Code != http.StatusOK {
@@ -356,12 +315,7 @@ func TestRoundTrips(t *testing.T) {
 	log.take()
 
 	w := do("POST", "/inc", "")
-	var cookie string
-	for _, c := range w.Result().Cookies() {
-		if c.Name == session.DefaultCookieName {
-			cookie = c.Name + "=" + c.Value
-		}
-	}
+	cookie := sessionCookie(w)
 	if cookie == "" {
 		t.Fatalf("POST /inc set no cookie: %d %s", w.Code, w.Body)
 	}
