@@ -210,8 +210,8 @@ func TestReadOnly(t *testing.T) {
 func TestTooManyConnections(t *testing.T) {
 	cfg := poolConfig(t)
 	role := randomName("pgstore_role_")
-	exec(t, `CREATE ROLE `+role+` LOGIN CONNECTION LIMIT 0`)
-	t.Cleanup(func() { exec(t, `DROP ROLE `+role) })
+	execSQL(t, `CREATE ROLE `+role+` LOGIN CONNECTION LIMIT 0`)
+	t.Cleanup(func() { execSQL(t, `DROP ROLE `+role) })
 	cfg.ConnConfig.User = role
 	s, err := New(newPool(t, cfg), WithSweepInterval(0))
 	if err != nil {
@@ -241,7 +241,7 @@ func TestAdminShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exec(t, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, app)
+	execSQL(t, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, app)
 
 	_, err = s.Update(ctx, "k", v, []byte("two"), time.Hour)
 	if !errors.Is(err, backend.ErrUnavailable) {

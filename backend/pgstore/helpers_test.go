@@ -181,8 +181,8 @@ func (q *queryLog) take() []string {
 	return words
 }
 
-// exec runs sql on the test database through a connection of its own.
-func exec(t testing.TB, sql string, args ...any) {
+// execSQL runs sql on the test database through a connection of its own.
+func execSQL(t testing.TB, sql string, args ...any) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

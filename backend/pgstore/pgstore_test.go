@@ -31,8 +31,8 @@ func TestConformance(t *testing.T) {
 func TestConformanceUnlogged(t *testing.T) {
 	pool := testPool(t)
 	schema := randomName("pgstore_schema_")
-	exec(t, `CREATE SCHEMA `+schema)
-	t.Cleanup(func() { exec(t, `DROP SCHEMA `+schema+` CASCADE`) })
+	execSQL(t, `CREATE SCHEMA `+schema)
+	t.Cleanup(func() { execSQL(t, `DROP SCHEMA `+schema+` CASCADE`) })
 	table := schema + ".Sessions"
 	if err := CreateTable(context.Background(), pool, WithTable(table), WithUnlogged()); err != nil {
 		t.Fatal(err)
