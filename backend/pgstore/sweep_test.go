@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -199,4 +201,51 @@ func TestSweeper(t *testing.T) {
 	if _, err := s.Load(ctx, live[0]); !errors.Is(err, backend.ErrNotFound) {
 		t.Errorf("Load of an expired row after Close: %v, want ErrNotFound", err)
 	}
+}
+
+// cancelOnDelete is a pgx.QueryTracer that cancels a context when a DELETE
+// statement starts.
+type cancelOnDelete struct {
+	cancel atomic.Pointer[context.CancelFunc]
+}
+
+func (c *cancelOnDelete) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	if strings.HasPrefix(data.SQL, "DELETE") {
+		if f := c.cancel.Load(); f != nil {
+			(*f)()
+		}
+	}
+	return ctx
+}
+
+func (c *cancelOnDelete) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// TestSweepCancelled checks that a Sweep whose context ends in the middle
+// of a batch stops with the context's error and leaves the sweep lock
+// free for the next one.
+func TestSweepCancelled(t *testing.T) {
+	cfg := poolConfig(t)
+	tracer := &cancelOnDelete{}
+	cfg.ConnConfig.Tracer = tracer
+	pool := newPool(t, cfg)
+	s, table := newStore(t, pool, WithSweepBatch(2))
+	live := fill(t, s, pool, table, 1, 6)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	tracer.cancel.Store(&cancel)
+	n, err := s.Sweep(ctx)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Sweep cancelled during its first batch: (%d, %v), want context.Canceled", n, err)
+	}
+	tracer.cancel.Store(nil)
+
+	// The lock is free: the next Sweep runs and finishes the job.
+	n2, err := s.Sweep(context.Background())
+	if err != nil {
+		t.Fatalf("Sweep after a cancelled one: %v", err)
+	}
+	if n+n2 != 6 {
+		t.Errorf("the two sweeps deleted %d + %d rows, want 6 in all", n, n2)
+	}
+	wantLive(t, s, live)
 }
