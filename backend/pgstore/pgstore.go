@@ -51,9 +51,9 @@
 // it replaces. Random versions need nothing to survive a deletion: a stale
 // compare-and-set can succeed only if the current version of the key
 // happens to equal the stale one, which has probability 2^-64 per attempt,
-// whatever the history of the key (a per-key counter would restart after
-// a deletion or expiry, and a sequence would make every write contend on
-// one counter).
+// whatever the history of the key. A per-key counter would restart after
+// a deletion or expiry; a sequence would do, at the cost of one more
+// schema object to create, grant and migrate.
 //
 // # Round trips
 //
