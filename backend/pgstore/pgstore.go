@@ -67,6 +67,10 @@
 //	Touch   UPDATE ... SET expires_at = ... WHERE key = $1 AND live
 //	Delete  DELETE ... WHERE key = $1
 //
+// The statements type their own parameters, so they also run over pgx's
+// simple protocol (pgx.QueryExecModeSimpleProtocol), which a pooler in
+// transaction mode such as PgBouncer before 1.21 needs.
+//
 // Through the session manager, a request that never touches its session
 // costs no query, a read-only request one (Load; plus a Touch at most once
 // per IdleTimeout/10 per session), a modifying request two (Load, then

@@ -19,6 +19,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	pool := testPool(t)
 	backendtest.Run(t, func(t *testing.T) backendtest.Harness {
 		s, _ := newStore(t, pool)
@@ -29,6 +30,7 @@ func TestConformance(t *testing.T) {
 // TestConformanceUnlogged runs the suite on an UNLOGGED table in a schema
 // of its own, through a FaultStore.
 func TestConformanceUnlogged(t *testing.T) {
+	t.Parallel()
 	pool := testPool(t)
 	schema := randomName("pgstore_schema_")
 	execSQL(t, `CREATE SCHEMA `+schema)
