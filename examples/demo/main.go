@@ -11,13 +11,17 @@
 // fallback; a flag given on the command line wins:
 //
 //	-addr      ADDR              listen address (default 127.0.0.1:8080)
-//	-backend   SESSION_BACKEND   memory, redis or cookie (default memory)
-//	-codec     SESSION_CODEC     json, msgpack or gob (default msgpack)
-//	-transport SESSION_TRANSPORT cookie, header or cookie-or-header (default cookie)
-//	-redis-url REDIS_URL         Redis URL for -backend redis
-//	-secret    SESSION_SECRET    key material for -backend cookie
-//	-idle      SESSION_IDLE      idle timeout (default 30m)
-//	-lifetime  SESSION_LIFETIME  absolute lifetime (default 12h)
+//	-backend      SESSION_BACKEND   memory, redis, postgres or cookie (default memory)
+//	-codec        SESSION_CODEC     json, msgpack or gob (default msgpack)
+//	-transport    SESSION_TRANSPORT cookie, header or cookie-or-header (default cookie)
+//	-redis-url    REDIS_URL         Redis URL for -backend redis
+//	-database-url DATABASE_URL      PostgreSQL URL for -backend postgres
+//	-secret       SESSION_SECRET    key material for -backend cookie
+//	-idle         SESSION_IDLE      idle timeout (default 30m)
+//	-lifetime     SESSION_LIFETIME  absolute lifetime (default 12h)
+//
+// With -backend postgres the demo creates its table ("sessions") at start
+// if it does not exist, so it runs against an empty database.
 //
 // The HTTP routes: GET / (the page), POST /login (form field user),
 // GET /me, POST /visit, POST /cart (form field item), GET /admin (admins
@@ -47,10 +51,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	"github.com/typedsession/session"
 	"github.com/typedsession/session/backend"
 	"github.com/typedsession/session/backend/memstore"
+	"github.com/typedsession/session/backend/pgstore"
 	"github.com/typedsession/session/backend/redisstore"
 	"github.com/typedsession/session/codec"
 )
@@ -79,14 +87,15 @@ var errUsage = errors.New("usage")
 
 // config is the demo's configuration, from flags and the environment.
 type config struct {
-	Addr      string
-	Backend   string
-	Codec     string
-	Transport string
-	RedisURL  string
-	Secret    string
-	Idle      time.Duration
-	Lifetime  time.Duration
+	Addr        string
+	Backend     string
+	Codec       string
+	Transport   string
+	RedisURL    string
+	DatabaseURL string
+	Secret      string
+	Idle        time.Duration
+	Lifetime    time.Duration
 }
 
 // parseConfig reads the flags in args, then the environment (through
@@ -97,10 +106,11 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "listen `address` (env ADDR)")
-	fs.StringVar(&cfg.Backend, "backend", "memory", "session store: memory, redis or cookie (env SESSION_BACKEND)")
+	fs.StringVar(&cfg.Backend, "backend", "memory", "session store: memory, redis, postgres or cookie (env SESSION_BACKEND)")
 	fs.StringVar(&cfg.Codec, "codec", "msgpack", "session encoding: "+strings.Join(codec.Names(), ", ")+" (env SESSION_CODEC)")
 	fs.StringVar(&cfg.Transport, "transport", "cookie", "how session IDs travel: cookie, header (Authorization: Bearer) or cookie-or-header (env SESSION_TRANSPORT)")
 	fs.StringVar(&cfg.RedisURL, "redis-url", "", "Redis `URL` for -backend redis (env REDIS_URL)")
+	fs.StringVar(&cfg.DatabaseURL, "database-url", "", "PostgreSQL `URL` for -backend postgres (env DATABASE_URL)")
 	fs.StringVar(&cfg.Secret, "secret", "", "key material for -backend cookie, at least 32 bytes; prefer the env SESSION_SECRET, flags show in ps")
 	fs.DurationVar(&cfg.Idle, "idle", session.DefaultIdleTimeout, "idle timeout (env SESSION_IDLE)")
 	fs.DurationVar(&cfg.Lifetime, "lifetime", session.DefaultLifetime, "absolute session lifetime (env SESSION_LIFETIME)")
@@ -122,6 +132,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		{"codec", "SESSION_CODEC"},
 		{"transport", "SESSION_TRANSPORT"},
 		{"redis-url", "REDIS_URL"},
+		{"database-url", "DATABASE_URL"},
 		{"secret", "SESSION_SECRET"},
 		{"idle", "SESSION_IDLE"},
 		{"lifetime", "SESSION_LIFETIME"},
@@ -217,11 +228,13 @@ func openStore(cfg config, log *slog.Logger) (backend.Store, func() error, error
 		return s, s.Close, nil
 	case "redis":
 		return openRedis(cfg.RedisURL, log)
+	case "postgres":
+		return openPostgres(cfg.DatabaseURL, pgstore.DefaultTable, log)
 	case "cookie":
 		// With backend/cookiestore: its keys from cookieKeys(cfg.Secret, log).
 		return nil, nil, notBuilt(cfg.Backend)
 	default:
-		return nil, nil, fmt.Errorf("-backend %q: unknown backend (want memory, redis or cookie)", cfg.Backend)
+		return nil, nil, fmt.Errorf("-backend %q: unknown backend (want memory, redis, postgres or cookie)", cfg.Backend)
 	}
 }
 
@@ -253,6 +266,55 @@ func openRedis(rawURL string, log *slog.Logger) (backend.Store, func() error, er
 // redactURL names a Redis server without its password.
 func redactURL(o *redis.Options) string {
 	return fmt.Sprintf("%s db %d", o.Addr, o.DB)
+}
+
+// defaultDatabaseURL is the PostgreSQL database used when neither
+// -database-url nor DATABASE_URL names one.
+const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// openPostgres connects to the PostgreSQL database at rawURL, checks that
+// it answers and creates the session table if it does not exist, so a
+// wrong URL fails at start rather than on the first visitor. Later outages
+// are not fatal: requests get 503 until the database is back.
+func openPostgres(rawURL, table string, log *slog.Logger) (backend.Store, func() error, error) {
+	if rawURL == "" {
+		rawURL = defaultDatabaseURL
+	}
+	cfg, err := pgxpool.ParseConfig(rawURL)
+	if err != nil {
+		return nil, nil, errors.New("-database-url: not a PostgreSQL URL or connection string") // the error may quote a password
+	}
+	// A request whose context ends cancels its statement on the server
+	// instead of leaving it to run (pgstore's documentation).
+	cfg.ConnConfig.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: time.Second}
+	}
+	where := fmt.Sprintf("%s:%d database %s", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("-backend postgres: %s: %w", where, err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, nil, fmt.Errorf("-backend postgres: cannot reach %s: %w", where, err)
+	}
+	if err := pgstore.CreateTable(ctx, pool, pgstore.WithTable(table)); err != nil {
+		pool.Close()
+		return nil, nil, fmt.Errorf("-backend postgres: %s: %w", where, err)
+	}
+	store, err := pgstore.New(pool, pgstore.WithTable(table), pgstore.WithLogger(log))
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	log.Info("sessions are kept in PostgreSQL", slog.String("postgres", where), slog.String("table", table))
+	return store, func() error {
+		err := store.Close()
+		pool.Close()
+		return err
+	}, nil
 }
 
 func notBuilt(name string) error {

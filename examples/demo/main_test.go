@@ -35,25 +35,25 @@ func TestParseConfigDefaults(t *testing.T) {
 func TestParseConfigEnvAndFlags(t *testing.T) {
 	vars := map[string]string{
 		"ADDR": "127.0.0.1:9000", "SESSION_BACKEND": "redis", "SESSION_CODEC": "json", "SESSION_TRANSPORT": "header",
-		"REDIS_URL": "redis://db:6379/1", "SESSION_SECRET": "s3cret", "SESSION_IDLE": "5m", "SESSION_LIFETIME": "1h",
+		"REDIS_URL": "redis://db:6379/1", "DATABASE_URL": "postgres://db/s", "SESSION_SECRET": "s3cret", "SESSION_IDLE": "5m", "SESSION_LIFETIME": "1h",
 	}
 	cfg, err := parseConfig(nil, env(vars), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := config{Addr: "127.0.0.1:9000", Backend: "redis", Codec: "json", Transport: "header", RedisURL: "redis://db:6379/1",
-		Secret: "s3cret", Idle: 5 * time.Minute, Lifetime: time.Hour}
+		DatabaseURL: "postgres://db/s", Secret: "s3cret", Idle: 5 * time.Minute, Lifetime: time.Hour}
 	if cfg != want {
 		t.Errorf("from the environment: %+v, want %+v", cfg, want)
 	}
 
 	// Flags win over the environment.
 	cfg, err = parseConfig([]string{"-addr", ":0", "-backend", "memory", "-codec", "gob", "-transport", "cookie-or-header", "-redis-url", "redis://x",
-		"-secret", "flag", "-idle", "1m", "-lifetime", "2h"}, env(vars), io.Discard)
+		"-database-url", "postgres://x", "-secret", "flag", "-idle", "1m", "-lifetime", "2h"}, env(vars), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = config{Addr: ":0", Backend: "memory", Codec: "gob", Transport: "cookie-or-header", RedisURL: "redis://x", Secret: "flag", Idle: time.Minute, Lifetime: 2 * time.Hour}
+	want = config{Addr: ":0", Backend: "memory", Codec: "gob", Transport: "cookie-or-header", RedisURL: "redis://x", DatabaseURL: "postgres://x", Secret: "flag", Idle: time.Minute, Lifetime: 2 * time.Hour}
 	if cfg != want {
 		t.Errorf("flags over the environment: %+v, want %+v", cfg, want)
 	}
@@ -119,8 +119,19 @@ func TestOpenStore(t *testing.T) {
 			t.Errorf("-backend redis -redis-url %s: %v, want an error with %q", url, err, want)
 		}
 	}
-	if _, _, err := openStore(config{Backend: "postgres"}, discard()); err == nil || !strings.Contains(err.Error(), "unknown backend") {
-		t.Errorf("-backend postgres: %v", err)
+	for url, want := range map[string]string{
+		"postgres://postgres@127.0.0.1:1/test?connect_timeout=2": "cannot reach 127.0.0.1:1 database test",
+		"postgres://u:hunter2@db:x/test":                         "-database-url",
+	} {
+		_, _, err := openStore(config{Backend: "postgres", DatabaseURL: url}, discard())
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("-backend postgres -database-url %s: %v, want an error with %q", url, err, want)
+		} else if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("-backend postgres -database-url %s: %v shows the password", url, err)
+		}
+	}
+	if _, _, err := openStore(config{Backend: "sqlite"}, discard()); err == nil || !strings.Contains(err.Error(), "unknown backend") {
+		t.Errorf("-backend sqlite: %v", err)
 	}
 }
 
@@ -246,6 +257,7 @@ func TestRunRefusesBadSetups(t *testing.T) {
 		want string
 	}{
 		{[]string{"-backend", "redis", "-redis-url", "redis://127.0.0.1:1/0"}, "cannot reach"},
+		{[]string{"-backend", "postgres", "-database-url", "postgres://postgres@127.0.0.1:1/test"}, "cannot reach"},
 		{[]string{"-backend", "cookie"}, "not built yet"},
 		{[]string{"-codec", "yaml"}, "unknown codec"},
 		{[]string{"-addr", "256.0.0.1:1"}, "256.0.0.1"},
