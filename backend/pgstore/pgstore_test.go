@@ -41,7 +41,7 @@ func TestConformanceUnlogged(t *testing.T) {
 	}
 	var persistence string
 	err := pool.QueryRow(context.Background(),
-		`SELECT relpersistence FROM pg_class WHERE oid = $1::regclass`, ``+schema+`."Sessions"`).Scan(&persistence)
+		`SELECT relpersistence::text FROM pg_class WHERE oid = $1::regclass`, ``+schema+`."Sessions"`).Scan(&persistence)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestCreateTable(t *testing.T) {
 		}
 	}
 	var persistence string
-	if err := pool.QueryRow(ctx, `SELECT relpersistence FROM pg_class WHERE oid = $1::regclass`, table).Scan(&persistence); err != nil {
+	if err := pool.QueryRow(ctx, `SELECT relpersistence::text FROM pg_class WHERE oid = $1::regclass`, table).Scan(&persistence); err != nil {
 		t.Fatal(err)
 	}
 	if persistence != "p" {
