@@ -38,6 +38,15 @@ func (s *Session[T]) commit(h http.Header) error {
 		return nil // the handler never touched the session
 	}
 	ctx := context.WithoutCancel(s.req.Context())
+	if s.intent == write && !s.has && len(s.flashes) == 0 {
+		// Nothing left to store: the last flashes of a session of
+		// flashes only were shown.
+		if s.found == foundLive {
+			s.intent = destroy
+		} else {
+			s.intent = keep
+		}
+	}
 	var err error
 	switch s.intent {
 	case keep:
@@ -86,8 +95,12 @@ func (s *Session[T]) failedHeaders(h http.Header) {
 	}
 }
 
-// payload returns the data encoded with the manager's codec.
+// payload returns the data encoded with the manager's codec, or nothing
+// for a session of flashes only.
 func (s *Session[T]) payload() ([]byte, error) {
+	if !s.has {
+		return nil, nil
+	}
 	if s.encMine {
 		return s.enc, nil
 	}
@@ -97,6 +110,12 @@ func (s *Session[T]) payload() ([]byte, error) {
 	}
 	s.enc, s.encCodec, s.encMine = b, s.m.codec, true
 	return b, nil
+}
+
+// envelope is the record of the session's data p, created at created and
+// ending at dead, with its flashes and the extensions this build keeps.
+func (s *Session[T]) envelope(created, dead time.Time, p []byte) envelope.Envelope {
+	return envelope.Envelope{Created: created, Deadline: dead, Ext: s.ext, Flashes: encodeFlashes(s.flashes), Payload: p}
 }
 
 // record frames a stored record.
@@ -129,7 +148,7 @@ func (s *Session[T]) create(ctx context.Context) error {
 	}
 	now := s.m.now()
 	dead := now.Add(s.m.lifetime)
-	rec, err := s.record(envelope.Envelope{Created: now, Deadline: dead, Ext: s.ext, Payload: p})
+	rec, err := s.record(s.envelope(now, dead, p))
 	if err != nil {
 		return err
 	}
@@ -179,7 +198,7 @@ func (s *Session[T]) write(ctx context.Context) error {
 		if !now.Before(s.dead) {
 			return fmt.Errorf("session: commit: session reached its lifetime: %w: %w", ErrGone, backend.ErrNotFound)
 		}
-		rec, err := s.record(envelope.Envelope{Created: s.created, Deadline: s.dead, Ext: s.ext, Payload: p})
+		rec, err := s.record(s.envelope(s.created, s.dead, p))
 		if err != nil {
 			return err
 		}
@@ -243,6 +262,14 @@ func (s *Session[T]) reload(ctx context.Context) ([]byte, error) {
 // replay runs the recorded changes, in order, on the freshly loaded data.
 func (s *Session[T]) replay() error {
 	for _, o := range s.ops {
+		switch {
+		case o.flash != nil:
+			s.addFlash(*o.flash)
+			continue
+		case o.shown != nil:
+			s.removeShown(o.shown)
+			continue
+		}
 		if o.set != nil {
 			var fresh T
 			if err := s.m.codec.Unmarshal(o.set, &fresh); err != nil {
@@ -295,7 +322,7 @@ func (s *Session[T]) renew(ctx context.Context) error {
 	}
 	dead := now.Add(s.m.lifetime)
 	ttl := s.ttlFor(now, dead)
-	rec, err := s.record(envelope.Envelope{Created: now, Deadline: dead, Ext: s.ext, Payload: p})
+	rec, err := s.record(s.envelope(now, dead, p))
 	if err != nil {
 		return err
 	}
@@ -323,7 +350,7 @@ func (s *Session[T]) renew(ctx context.Context) error {
 		// record, then try again.
 		if err = s.conflict(ctx, err, attempt); err == nil {
 			if p, err = s.reload(ctx); err == nil {
-				rec, err = s.record(envelope.Envelope{Created: now, Deadline: dead, Ext: s.ext, Payload: p})
+				rec, err = s.record(s.envelope(now, dead, p))
 			}
 			if err == nil {
 				v, err = s.m.store.Update(ctx, key, v, rec, ttl)
@@ -381,7 +408,7 @@ func (s *Session[T]) destroy(ctx context.Context) error {
 		}
 		s.m.event(ctx, slog.LevelInfo, EventDestroyed, s.key)
 	}
-	if s.has {
+	if s.has || len(s.flashes) > 0 {
 		return s.create(ctx)
 	}
 	return nil

@@ -59,6 +59,7 @@ type Session[T any] struct {
 	encMine  bool        // encCodec is the manager's write codec
 	ops      []op[T]     // this request's changes, replayed on fresh data after a conflict
 	intent   intent
+	flashes  []Flash // flash messages, kept beside the data
 
 	committed bool
 	token     string // a new ID to send: the session was created or renewed
@@ -88,8 +89,10 @@ const (
 
 // op is one recorded change, replayed on fresh data after a conflict.
 type op[T any] struct {
-	set []byte         // Set: the value encoded with the manager's codec
-	fn  func(*T) error // Update
+	set   []byte         // Set: the value encoded with the manager's codec
+	fn    func(*T) error // Update
+	flash *Flash         // AddFlash
+	shown []Flash        // Flashes: the flashes it returned
 }
 
 // Get returns the session data. ok is false when the visitor has no
@@ -234,7 +237,7 @@ func (s *Session[T]) Destroy() error {
 	var zero T
 	s.value, s.has = zero, false
 	s.enc, s.encCodec, s.encMine = nil, nil, false
-	s.ops, s.ext = nil, nil
+	s.ops, s.ext, s.flashes = nil, nil, nil
 	s.intent = destroy
 	if !s.loaded {
 		// The data no longer matters, so there is nothing to load.
@@ -421,7 +424,7 @@ func (s *Session[T]) load() error {
 // returns the error every call of the request reports.
 func (s *Session[T]) adopt(ctx context.Context, rec backend.Record, now time.Time) (found, error) {
 	var zero T
-	s.value, s.has = zero, false
+	s.value, s.has, s.flashes = zero, false, nil
 	s.enc, s.encCodec, s.encMine = nil, nil, false
 	if len(rec.Data) > s.m.maxRecord {
 		s.corrupt(ctx, "size", fmt.Errorf("%d bytes, above MaxRecordSize (%d)", len(rec.Data), s.m.maxRecord))
@@ -443,13 +446,19 @@ func (s *Session[T]) adopt(ctx context.Context, rec backend.Record, now time.Tim
 	if c == nil {
 		return s.cannotRead(ctx, fmt.Errorf("written with codec %q, which is neither built in nor in Config.Codecs", e.Codec))
 	}
-	if err := c.Unmarshal(e.Payload, &s.value); err != nil {
-		s.value = zero
-		s.corrupt(ctx, "data", err)
-		return foundCorrupt, nil
+	// An empty payload is a session of flashes only: no data.
+	if len(e.Payload) > 0 {
+		if err := c.Unmarshal(e.Payload, &s.value); err != nil {
+			s.value = zero
+			s.corrupt(ctx, "data", err)
+			return foundCorrupt, nil
+		}
+		s.has = true
+		s.enc, s.encCodec, s.encMine = e.Payload, c, e.Codec == s.m.codecName
 	}
-	s.has = true
-	s.enc, s.encCodec, s.encMine = e.Payload, c, e.Codec == s.m.codecName
+	if len(e.Flashes) > 0 {
+		s.adoptFlashes(e.Flashes)
+	}
 	s.version, s.ttl = rec.Version, rec.TTL
 	s.created, s.dead, s.ext = e.Created, e.Deadline, e.Ext
 	return foundLive, nil

@@ -131,16 +131,23 @@ func newApp(cfg appConfig) (http.Handler, error) {
 	return a.accessLog(commonHeaders(h)), nil
 }
 
-// home renders the page: the login form for visitors, the user, their
-// cart and the forms for everyone logged in. It only reads the session.
+// home renders the page: the flash messages of the last redirect, the
+// login form for visitors, the user, their cart and the forms for everyone
+// logged in. It changes the session only by consuming the flashes.
 func (a *app) home(w http.ResponseWriter, r *http.Request) {
-	u, ok, err := a.mgr.From(r).Get()
+	s := a.mgr.From(r)
+	u, ok, err := s.Get()
+	if err != nil {
+		a.unavailable(w, r, err)
+		return
+	}
+	flashes, err := s.Flashes()
 	if err != nil {
 		a.unavailable(w, r, err)
 		return
 	}
 	next, _ := guard.LocalPath(r.URL.Query().Get("next"))
-	a.render(w, http.StatusOK, pageData{LoggedIn: ok, User: u, Admin: isAdmin(u), Next: next})
+	a.render(w, http.StatusOK, pageData{LoggedIn: ok, User: u, Admin: isAdmin(u), Next: next, Flashes: flashes})
 }
 
 // pageData is what page.html shows.
@@ -151,6 +158,7 @@ type pageData struct {
 	Next     string // where to go after logging in
 	Error    string // a message about the last form sent
 	Nonce    string // the Content-Security-Policy nonce of the style sheet
+	Flashes  []session.Flash
 }
 
 func (a *app) render(w http.ResponseWriter, status int, d pageData) {
@@ -218,6 +226,10 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if guard.PrefersHTML(r) {
+		if err := s.AddFlash(session.Flash{Level: session.FlashSuccess, Text: "Logged in as " + user + "."}); err != nil {
+			a.sessionFailed(w, r, err)
+			return
+		}
 		next, ok := guard.LocalPath(r.PostFormValue("next"))
 		if !ok {
 			next = "/"
@@ -304,13 +316,19 @@ func validItem(item string) bool {
 }
 
 // logout ends the session. The old cookie is then worthless: its record
-// is deleted from the store.
+// is deleted from the store. Browsers get a "logged out" flash on the page
+// they are sent to: a session of flashes only, which lets nobody in.
 func (a *app) logout(w http.ResponseWriter, r *http.Request) {
-	if err := a.mgr.From(r).Destroy(); err != nil {
+	s := a.mgr.From(r)
+	if err := s.Destroy(); err != nil {
 		a.sessionFailed(w, r, err)
 		return
 	}
 	if guard.PrefersHTML(r) {
+		if err := s.AddFlash(session.Flash{Level: session.FlashInfo, Text: "Logged out."}); err != nil {
+			a.sessionFailed(w, r, err)
+			return
+		}
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}

@@ -98,6 +98,13 @@ func TestBrowser(t *testing.T) {
 	b.typeInto("#login-form input[name=user]", "ada")
 	b.click("#login-form button[type=submit]")
 	b.waitText("#user", "ada")
+	// The login's flash shows on the page it redirected to, once.
+	if got := b.text(".flash"); got != "Logged in as ada." {
+		t.Errorf("flash after login: %q", got)
+	}
+	b.navigate(base + "/")
+	b.waitText("#user", "ada")
+	b.noFlash("after a reload following the login")
 
 	// Add to the cart through the form.
 	b.typeInto("#cart-form input[name=item]", "tea")
@@ -157,9 +164,15 @@ func TestBrowser(t *testing.T) {
 	// Log out: the form is back, the cookie gone, and /me is 401.
 	b.click("#logout-form button[type=submit]")
 	b.waitFor("#login-form input[name=user]")
+	if got := b.text(".flash"); got != "Logged out." {
+		t.Errorf("flash after logout: %q", got)
+	}
 	if _, ok := b.cookie("session"); ok {
 		t.Error("the session cookie survived logout in the browser")
 	}
+	b.navigate(base + "/")
+	b.waitFor("#login-form input[name=user]")
+	b.noFlash("after a reload following the logout")
 	for _, accept := range []string{"", "application/json"} {
 		if res := b.fetch("/me", accept); res.Status != http.StatusUnauthorized {
 			t.Errorf("fetch /me (Accept %q) after logout: %d %s", accept, res.Status, res.Body)
@@ -494,6 +507,18 @@ func (b *browser) waitURL(url string) {
 		err := b.call("GET", b.session+"/url", nil, &got)
 		return got == url, err
 	})
+}
+
+// noFlash fails the test if the page shows a flash message.
+func (b *browser) noFlash(when string) {
+	b.t.Helper()
+	id, err := b.find(".flash")
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if id != "" {
+		b.t.Errorf("a flash shows %s: %q", when, b.text(".flash"))
+	}
 }
 
 func (b *browser) text(css string) string {

@@ -35,6 +35,10 @@
 //
 //	0x81  retired (critical): the record is a tombstone. The session moved
 //	      to a new ID; the value is the store key of its new record.
+//	0x01  flashes: read-once messages kept beside the session value, in the
+//	      session package's encoding. A record may hold only flashes and an
+//	      empty payload; readers that do not know the tag then fail to decode
+//	      the empty payload and treat the record as no session.
 //
 // # Integrity
 //
@@ -68,6 +72,8 @@ const (
 	critical = 0x80
 	// tagRetired marks a tombstone; its value is the successor's key.
 	tagRetired = critical | 0x01
+	// tagFlashes is the extension holding flash messages.
+	tagFlashes = 0x01
 )
 
 // ErrMalformed reports bytes that are not a well-formed envelope: too short
@@ -97,6 +103,8 @@ type Envelope struct {
 	// Successor is, for a tombstone, the store key of the record the
 	// session moved to.
 	Successor []byte
+	// Flashes is the value of the flashes extension (tag 0x01), if any.
+	Flashes []byte
 	// Ext holds the extensions this build does not know, verbatim and in
 	// order. Append writes them back, so that rewriting a record keeps
 	// what a newer release stored in it.
@@ -122,6 +130,9 @@ func (e *Envelope) extLen() int {
 	n := len(e.Ext)
 	if e.Retired {
 		n += 1 + uvarintLen(uint64(len(e.Successor))) + len(e.Successor)
+	}
+	if len(e.Flashes) > 0 {
+		n += 1 + uvarintLen(uint64(len(e.Flashes))) + len(e.Flashes)
 	}
 	return n
 }
@@ -159,6 +170,11 @@ func Append(dst []byte, e Envelope) ([]byte, error) {
 		dst = binary.AppendUvarint(dst, uint64(len(e.Successor)))
 		dst = append(dst, e.Successor...)
 	}
+	if len(e.Flashes) > 0 {
+		dst = append(dst, tagFlashes)
+		dst = binary.AppendUvarint(dst, uint64(len(e.Flashes)))
+		dst = append(dst, e.Flashes...)
+	}
 	dst = append(dst, e.Ext...)
 	return append(dst, e.Payload...), nil
 }
@@ -180,7 +196,7 @@ func unixMilli(t time.Time) (int64, bool) {
 }
 
 // Parse decodes the envelope b, of format version 1 or 2. Payload,
-// Successor and Ext alias b; nothing is copied. Times are returned in UTC.
+// Successor, Flashes and Ext alias b; nothing is copied. Times are returned in UTC.
 // Parse allocates only the Codec string, and not even that for the
 // built-in codec names.
 //
@@ -253,6 +269,8 @@ func (e *Envelope) parseExt(ext []byte) error {
 		switch {
 		case tag == tagRetired:
 			e.Retired, e.Successor = true, ext[i+1+k:next]
+		case tag == tagFlashes:
+			e.Flashes = ext[i+1+k : next]
 		case tag&critical != 0:
 			return extensionError(tag)
 		case run < 0:

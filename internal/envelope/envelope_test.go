@@ -510,3 +510,28 @@ func BenchmarkAppend(b *testing.B) {
 		sinkBytes, sinkErr = Append(buf[:0], e)
 	}
 }
+
+// TestFlashesExtension checks that the flashes extension round-trips
+// beside unknown extensions, and that a record of flashes alone (an empty
+// payload) parses.
+func TestFlashesExtension(t *testing.T) {
+	now := time.UnixMilli(1_700_000_000_000).UTC()
+	unknown := []byte{0x05, 2, 'h', 'i'}
+	for _, payload := range [][]byte{[]byte("data"), nil} {
+		e := Envelope{Codec: "json", Created: now, Deadline: now.Add(time.Hour), Flashes: []byte("flash"), Ext: unknown, Payload: payload}
+		b, err := Append(nil, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) != e.Size() {
+			t.Errorf("Size %d, encoding %d bytes", e.Size(), len(b))
+		}
+		got, err := Parse(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got.Flashes) != "flash" || !bytes.Equal(got.Ext, unknown) || !bytes.Equal(got.Payload, payload) {
+			t.Errorf("parsed %+v", got)
+		}
+	}
+}
