@@ -135,6 +135,9 @@ import (
 // DefaultPrefix is prepended to every key unless WithPrefix says otherwise.
 const DefaultPrefix = "s:"
 
+// DefaultTimeout bounds every store call unless WithTimeout says otherwise.
+const DefaultTimeout = 1 * time.Second
+
 // versionLen is the size of the version at the start of a stored value.
 const versionLen = 8
 
@@ -152,20 +155,66 @@ return {v, redis.call('PTTL', KEYS[1])}`
 // record, and returns "" for a missing key (stored values are never
 // empty).
 //
-// If the stored version is already the new one (the first 8 bytes of
-// ARGV[2]), this very write was applied by an earlier attempt whose reply
-// was lost and go-redis is retrying it: that is reported as success, not
-// as a conflict that would make the manager replay the change twice. A
-// fresh random version matches a stored one by chance with probability
-// 2^-64.
+// KEYS[2], when given, is the record's history key: the versions the
+// record held before its last historyLen-1 writes, newest first, 8 bytes
+// each. A successful write prepends the version it replaces (and gives the
+// history the record's time to live), so the current version and the
+// history are the versions of the record's last historyLen writes.
+//
+// If the new version (the first 8 bytes of ARGV[2]) is the current one or
+// is in the history, this very write was applied by an earlier attempt
+// whose reply was lost and go-redis is retrying it, possibly after other
+// writes: that is reported as success, not as a conflict that would make
+// the manager replay the change twice. A fresh random version matches
+// another write's by chance with probability 2^-64 per version compared.
 const updateSrc = `local cur = redis.call('GETRANGE', KEYS[1], 0, 7)
 if cur == '' then return 0 end
 if cur == ARGV[1] then
 	redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+	if KEYS[2] then
+		local h = redis.call('GET', KEYS[2]) or ''
+		redis.call('SET', KEYS[2], cur .. string.sub(h, 1, ` + historyKeep + `), 'PX', ARGV[3])
+	end
 	return 1
 end
-if cur == string.sub(ARGV[2], 1, 8) then return 1 end
+local new = string.sub(ARGV[2], 1, 8)
+if cur == new then return 1 end
+if KEYS[2] then
+	local h = redis.call('GET', KEYS[2])
+	if h then
+		for i = 1, #h - 7, 8 do
+			if string.sub(h, i, i + 7) == new then return 1 end
+		end
+	end
+end
 return -1`
+
+// ownsSrc reports whether the version ARGV[1] is the current version of
+// KEYS[1] (1), one of the versions in its history KEYS[2] (1), or neither
+// (0): whether a Create that SET NX declined had in fact been applied by
+// an earlier attempt whose reply was lost. It runs as a script so that it
+// reads the primary, as the SET did.
+const ownsSrc = `if redis.call('GETRANGE', KEYS[1], 0, 7) == ARGV[1] then return 1 end
+if KEYS[2] then
+	local h = redis.call('GET', KEYS[2])
+	if h then
+		for i = 1, #h - 7, 8 do
+			if string.sub(h, i, i + 7) == ARGV[1] then return 1 end
+		end
+	end
+end
+return 0`
+
+// historyLen is the number of writes whose versions a record remembers:
+// its current version and historyLen-1 earlier ones in its history key.
+const historyLen = 8
+
+// historyKeep is the number of bytes of the old history that a write keeps
+// (historyLen-2 versions), as a Lua literal; the write prepends one.
+const historyKeep = "48"
+
+// historySuffix ends the name of a record's history key.
+const historySuffix = ":w"
 
 // Operation names used in error messages.
 const (
@@ -185,7 +234,8 @@ var (
 type Option func(*config)
 
 type config struct {
-	prefix string
+	prefix  string
+	timeout time.Duration
 }
 
 // WithPrefix sets the string prepended to every key (DefaultPrefix if not
@@ -199,13 +249,28 @@ func WithPrefix(p string) Option {
 	}
 }
 
+// WithTimeout sets how long a store call may take in all (DefaultTimeout
+// if not given, or if d is not positive): waiting for a pooled connection,
+// dialling, go-redis's own retries and the reply. A call still running
+// when d has passed returns an error wrapping backend.ErrUnavailable,
+// whatever the client's DialTimeout, ReadTimeout, MaxRetries and
+// ContextTimeoutEnabled say. The caller's context still ends a call
+// earlier if it ends first.
+func WithTimeout(d time.Duration) Option {
+	return func(c *config) {
+		c.timeout = d
+	}
+}
+
 // Store is a backend.Store on Redis. It is safe for concurrent use. Create
 // one with New; the zero value is not usable.
 type Store struct {
-	client redis.UniversalClient
-	prefix string
-	load   *redis.Script
-	update *redis.Script
+	client  redis.UniversalClient
+	prefix  string
+	timeout time.Duration
+	load    *redis.Script
+	update  *redis.Script
+	owns    *redis.Script
 }
 
 var _ backend.Store = (*Store)(nil)
@@ -217,15 +282,20 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 	if client == nil {
 		panic("redisstore: New with a nil client")
 	}
-	cfg := config{prefix: DefaultPrefix}
+	cfg := config{prefix: DefaultPrefix, timeout: DefaultTimeout}
 	for _, opt := range opts {
 		opt(&cfg)
 	}
+	if cfg.timeout <= 0 {
+		cfg.timeout = DefaultTimeout
+	}
 	return &Store{
-		client: client,
-		prefix: cfg.prefix,
-		load:   redis.NewScript(loadSrc),
-		update: redis.NewScript(updateSrc),
+		client:  client,
+		prefix:  cfg.prefix,
+		timeout: cfg.timeout,
+		load:    redis.NewScript(loadSrc),
+		update:  redis.NewScript(updateSrc),
+		owns:    redis.NewScript(ownsSrc),
 	}
 }
 
@@ -238,9 +308,13 @@ func (s *Store) Load(ctx context.Context, key string) (backend.Record, error) {
 	if err := check(ctx, opLoad, key); err != nil {
 		return backend.Record{}, err
 	}
-	res, err := s.load.Run(ctx, s.client, []string{s.prefix + key}).Result()
+	var res any
+	err := s.bounded(ctx, opLoad, func(ctx context.Context) (err error) {
+		res, err = s.load.Run(ctx, s.client, []string{s.prefix + key}).Result()
+		return err
+	})
 	if err != nil {
-		return backend.Record{}, classify(ctx, opLoad, err)
+		return backend.Record{}, err
 	}
 	switch r := res.(type) {
 	case int64:
@@ -289,10 +363,21 @@ func (s *Store) Create(ctx context.Context, key string, data []byte, ttl time.Du
 	val := make([]byte, versionLen+len(data))
 	binary.BigEndian.PutUint64(val, v)
 	copy(val[versionLen:], data)
-	ok, err := s.client.SetNX(ctx, s.prefix+key, val, time.Duration(ms)*time.Millisecond).Result()
+	k := s.prefix + key
+	var ok bool
+	err = s.bounded(ctx, opCreate, func(ctx context.Context) (err error) {
+		ok, err = s.client.SetNX(ctx, k, val, time.Duration(ms)*time.Millisecond).Result()
+		if err != nil || ok {
+			return err
+		}
+		// SET NX declined. If the value there is this very create,
+		// applied by an attempt whose reply was lost, it is ours.
+		ok, err = s.owns.Run(ctx, s.client, s.keys(k), val[:versionLen]).Bool()
+		return err
+	})
 	switch {
 	case err != nil:
-		return 0, classify(ctx, opCreate, err)
+		return 0, err
 	case !ok:
 		return 0, backend.ErrExists
 	}
@@ -319,10 +404,14 @@ func (s *Store) Update(ctx context.Context, key string, version uint64, data []b
 	binary.BigEndian.PutUint64(buf, version)
 	binary.BigEndian.PutUint64(buf[versionLen:], v)
 	copy(buf[2*versionLen:], data)
-	res, err := s.update.Run(ctx, s.client, []string{s.prefix + key},
-		buf[:versionLen], buf[versionLen:], ms).Int64()
+	var res int64
+	err = s.bounded(ctx, opUpdate, func(ctx context.Context) (err error) {
+		res, err = s.update.Run(ctx, s.client, s.keys(s.prefix+key),
+			buf[:versionLen], buf[versionLen:], ms).Int64()
+		return err
+	})
 	if err != nil {
-		return 0, classify(ctx, opUpdate, err)
+		return 0, err
 	}
 	switch res {
 	case 1:
@@ -345,10 +434,14 @@ func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error 
 	if err != nil {
 		return err
 	}
-	ok, err := s.client.PExpire(ctx, s.prefix+key, time.Duration(ms)*time.Millisecond).Result()
+	var ok bool
+	err = s.bounded(ctx, opTouch, func(ctx context.Context) (err error) {
+		ok, err = s.client.PExpire(ctx, s.prefix+key, time.Duration(ms)*time.Millisecond).Result()
+		return err
+	})
 	switch {
 	case err != nil:
-		return classify(ctx, opTouch, err)
+		return err
 	case !ok:
 		return backend.ErrNotFound
 	}
@@ -361,10 +454,57 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := check(ctx, opDelete, key); err != nil {
 		return err
 	}
-	if err := s.client.Unlink(ctx, s.prefix+key).Err(); err != nil {
-		return classify(ctx, opDelete, err)
+	return s.bounded(ctx, opDelete, func(ctx context.Context) error {
+		return s.client.Unlink(ctx, s.keys(s.prefix+key)...).Err()
+	})
+}
+
+// keys returns the record key k and, unless k contains a brace, the key
+// of its history: "{" + k + "}" + historySuffix, whose Cluster hash tag
+// is k itself, so that both keys are in k's hash slot. A key with a brace
+// may have a hash tag of its own, or a brace that no tag can carry; it
+// gets no history (the manager's keys never contain one).
+func (s *Store) keys(k string) []string {
+	if strings.ContainsAny(k, "{}") {
+		return []string{k}
 	}
-	return nil
+	return []string{k, "{" + k + "}" + historySuffix}
+}
+
+// bounded runs fn, which sends one or more commands through the client,
+// with a context that ends at most s.timeout from now, and returns its
+// error classified. If fn has not returned by the time that context ends,
+// bounded returns at once: with ctx's error if ctx ended, else with an
+// error wrapping backend.ErrUnavailable.
+//
+// go-redis applies a context's deadline to the socket only when the client
+// has ContextTimeoutEnabled; otherwise a command in flight waits for the
+// client's ReadTimeout (3 s by default), and go-redis retries it up to
+// MaxRetries times. So fn runs in a goroutine of its own, which the call
+// stops waiting for when the context ends. The goroutine finishes by
+// itself: when the reply comes, when the ReadTimeout or WriteTimeout of
+// the command in flight expires (go-redis checks the context before every
+// retry, so none follows), or when the client is closed. Until then it
+// holds one pooled connection.
+func (s *Store) bounded(ctx context.Context, op string, fn func(context.Context) error) error {
+	cctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- fn(cctx) }()
+	select {
+	case err := <-done:
+		return classifyNil(ctx, op, err)
+	case <-cctx.Done():
+		select {
+		case err := <-done: // fn returned just in time
+			return classifyNil(ctx, op, err)
+		default:
+		}
+		if cerr := ctxErr(ctx); cerr != nil {
+			return fmt.Errorf("redisstore: %s: %w", op, cerr)
+		}
+		return fmt.Errorf("redisstore: %s: %w: no reply within %v", op, backend.ErrUnavailable, s.timeout)
+	}
 }
 
 // newVersion returns a random version that is neither zero nor prev.
@@ -412,6 +552,14 @@ func millis(op string, ttl time.Duration) (int64, error) {
 		ms++
 	}
 	return ms, nil
+}
+
+// classifyNil is classify that maps a nil error to nil.
+func classifyNil(ctx context.Context, op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return classify(ctx, op, err)
 }
 
 // classify turns an error from go-redis into the error a method returns;
