@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -63,5 +64,96 @@ func TestClassifyKeepsWrappedNilText(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "sentinels") {
 		t.Errorf("the cause was dropped: %v", err)
+	}
+}
+
+// TestUpdateScriptRetryAfterOtherWrites replays an applied update script
+// after other writers changed the record: the replay is recognised as long
+// as its version is among the record's last historyLen writes, and is a
+// conflict after that (and never changes the record).
+func TestUpdateScriptRetryAfterOtherWrites(t *testing.T) {
+	if historyKeep != strconv.Itoa((historyLen-2)*versionLen) {
+		t.Fatalf("historyKeep = %s, want %d", historyKeep, (historyLen-2)*versionLen)
+	}
+	for _, others := range []int{1, historyLen - 1, historyLen} {
+		t.Run(fmt.Sprintf("%d other writes", others), func(t *testing.T) {
+			mr := miniredis.RunT(t)
+			c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+			defer c.Close()
+			s := New(c)
+			ctx := context.Background()
+			v1, err := s.Create(ctx, "k", []byte("one"), time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v2 := newVersion(v1)
+			args := make([]byte, 16, 19)
+			binary.BigEndian.PutUint64(args, v1)
+			binary.BigEndian.PutUint64(args[8:], v2)
+			args = append(args, "two"...)
+			retry := func() int64 {
+				t.Helper()
+				res, err := s.update.Run(ctx, c, s.keys("s:k"), args[:8], args[8:], 60000).Int64()
+				if err != nil {
+					t.Fatal(err)
+				}
+				return res
+			}
+			if res := retry(); res != 1 {
+				t.Fatalf("first attempt: %d, want 1", res)
+			}
+			v := v2
+			for i := range others {
+				if v, err = s.Update(ctx, "k", v, []byte(strconv.Itoa(i)), time.Minute); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := int64(1)
+			if others >= historyLen {
+				want = -1
+			}
+			if res := retry(); res != want {
+				t.Errorf("repeat after %d other writes: %d, want %d", others, res, want)
+			}
+			rec, err := s.Load(ctx, "k")
+			if err != nil || rec.Version != v || string(rec.Data) != strconv.Itoa(others-1) {
+				t.Errorf("the repeat changed the record: got (%q, %d, %v), want (%d, %d)", rec.Data, rec.Version, err, others-1, v)
+			}
+		})
+	}
+}
+
+// TestCreateOwnership checks the script that tells a Create whose SET NX
+// was declined whether the record is its own: its version is the current
+// one or in the history, even after other writes; a foreign one is not.
+func TestCreateOwnership(t *testing.T) {
+	mr := miniredis.RunT(t)
+	c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer c.Close()
+	s := New(c)
+	ctx := context.Background()
+	v1, err := s.Create(ctx, "k", []byte("one"), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owns := func(v uint64) bool {
+		t.Helper()
+		ok, err := s.owns.Run(ctx, c, s.keys("s:k"), binary.BigEndian.AppendUint64(nil, v)).Bool()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if !owns(v1) {
+		t.Error("the current version is not recognised")
+	}
+	if owns(newVersion(v1)) {
+		t.Error("a foreign version is recognised")
+	}
+	if _, err := s.Update(ctx, "k", v1, []byte("two"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if !owns(v1) {
+		t.Error("the creation's version is not recognised after another write")
 	}
 }

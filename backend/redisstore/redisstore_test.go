@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"net"
 	"slices"
@@ -110,6 +111,74 @@ func TestLayout(t *testing.T) {
 	}
 	if ttl := mr.TTL("sess:k"); ttl != time.Millisecond {
 		t.Errorf("TTL after Touch(1ns) = %v, want 1ms", ttl)
+	}
+
+	// An Update leaves the record in the same layout (what builds before
+	// the write history read and write), and keeps the version it replaced
+	// in the history key, in the record's slot, with the record's TTL.
+	v2, err := s.Update(ctx, "k", v, []byte("more"), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keys := mr.Keys(); !slices.Equal(keys, []string{"sess:k", "{sess:k}:w"}) {
+		t.Fatalf("keys after Update = %q, want [sess:k {sess:k}:w]", keys)
+	}
+	if raw, _ := mr.Get("sess:k"); raw != string(binary.BigEndian.AppendUint64(nil, v2))+"more" {
+		t.Errorf("stored value after Update = %q, want version %d + %q", raw, v2, "more")
+	}
+	if hist, _ := mr.Get("{sess:k}:w"); hist != string(want[:]) {
+		t.Errorf("history = %q, want the replaced version %q", hist, want)
+	}
+	if ttl := mr.TTL("{sess:k}:w"); ttl != time.Minute {
+		t.Errorf("history TTL = %v, want 1m", ttl)
+	}
+	if _, err := s.Update(ctx, "k", v2, []byte("again"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if hist, _ := mr.Get("{sess:k}:w"); hist != string(binary.BigEndian.AppendUint64(nil, v2))+string(want[:]) {
+		t.Errorf("history = %q, want the replaced versions newest first", hist)
+	}
+
+	// Delete removes both keys.
+	if err := s.Delete(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if keys := mr.Keys(); len(keys) != 0 {
+		t.Errorf("keys after Delete = %q, want none", keys)
+	}
+}
+
+// TestPreviousLayout: records and writes of builds without the write
+// history (a rolling deploy) mix with this build's. A record with no
+// history key reads and updates; a write by such a build (record only)
+// keeps the version compare-and-set working.
+func TestPreviousLayout(t *testing.T) {
+	mr, c := newMiniredis(t)
+	s := redisstore.New(c)
+	ctx := context.Background()
+	old := func(v uint64, data string) {
+		t.Helper()
+		if err := mr.Set("s:k", string(binary.BigEndian.AppendUint64(nil, v))+data); err != nil {
+			t.Fatal(err)
+		}
+		mr.SetTTL("s:k", time.Minute)
+	}
+	old(41, "old")
+	rec, err := s.Load(ctx, "k")
+	if err != nil || rec.Version != 41 || string(rec.Data) != "old" {
+		t.Fatalf("Load of a previous-layout record: got (%q, %d, %v)", rec.Data, rec.Version, err)
+	}
+	v, err := s.Update(ctx, "k", 41, []byte("new"), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The previous build writes over it, as it did (no history).
+	old(42, "old again")
+	if _, err := s.Update(ctx, "k", v, []byte("stale"), time.Minute); !errors.Is(err, backend.ErrConflict) {
+		t.Errorf("Update with the version the previous build replaced: got %v, want ErrConflict", err)
+	}
+	if _, err := s.Update(ctx, "k", 42, []byte("newest"), time.Minute); err != nil {
+		t.Errorf("Update of the previous build's write: %v", err)
 	}
 }
 
