@@ -268,9 +268,12 @@ type Store struct {
 	client  redis.UniversalClient
 	prefix  string
 	timeout time.Duration
-	load    *redis.Script
-	update  *redis.Script
-	owns    *redis.Script
+	// loadScript: Load with the load script rather than GET and PTTL,
+	// because the client would send a read-only pipeline to a replica.
+	loadScript bool
+	load       *redis.Script
+	update     *redis.Script
+	owns       *redis.Script
 }
 
 var _ backend.Store = (*Store)(nil)
@@ -289,13 +292,19 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 	if cfg.timeout <= 0 {
 		cfg.timeout = DefaultTimeout
 	}
+	loadScript := false
+	if cc, ok := client.(*redis.ClusterClient); ok {
+		o := cc.Options()
+		loadScript = o.ReadOnly || o.RouteByLatency || o.RouteRandomly
+	}
 	return &Store{
-		client:  client,
-		prefix:  cfg.prefix,
-		timeout: cfg.timeout,
-		load:    redis.NewScript(loadSrc),
-		update:  redis.NewScript(updateSrc),
-		owns:    redis.NewScript(ownsSrc),
+		client:     client,
+		prefix:     cfg.prefix,
+		timeout:    cfg.timeout,
+		loadScript: loadScript,
+		load:       redis.NewScript(loadSrc),
+		update:     redis.NewScript(updateSrc),
+		owns:       redis.NewScript(ownsSrc),
 	}
 }
 
@@ -308,6 +317,35 @@ func (s *Store) Load(ctx context.Context, key string) (backend.Record, error) {
 	if err := check(ctx, opLoad, key); err != nil {
 		return backend.Record{}, err
 	}
+	if s.loadScript {
+		return s.loadByScript(ctx, key)
+	}
+	var get *redis.StringCmd
+	var pttl *redis.DurationCmd
+	err := s.bounded(ctx, opLoad, func(ctx context.Context) error {
+		pipe := s.client.Pipeline()
+		get = pipe.Get(ctx, s.prefix+key)
+		pttl = pipe.PTTL(ctx, s.prefix+key)
+		_, err := pipe.Exec(ctx)
+		if errors.Is(err, redis.Nil) && errors.Is(get.Err(), redis.Nil) && pttl.Err() == nil {
+			return nil // no record: GET's nil reply, handled below
+		}
+		return err
+	})
+	switch {
+	case err != nil:
+		return backend.Record{}, err
+	case errors.Is(get.Err(), redis.Nil):
+		return backend.Record{}, backend.ErrNotFound
+	}
+	// PTTL ran just after GET: -2 if the record expired or was deleted in
+	// between, -1 if it has no expiry; both report a TTL of zero.
+	return record(get.Val(), pttl.Val())
+}
+
+// loadByScript is Load through the load script, which runs on the primary
+// whatever the client's routing of read-only commands.
+func (s *Store) loadByScript(ctx context.Context, key string) (backend.Record, error) {
 	var res any
 	err := s.bounded(ctx, opLoad, func(ctx context.Context) (err error) {
 		res, err = s.load.Run(ctx, s.client, []string{s.prefix + key}).Result()
@@ -333,19 +371,25 @@ func (s *Store) Load(ctx context.Context, key string) (backend.Record, error) {
 		if !ok {
 			break
 		}
-		if len(val) < versionLen {
-			return backend.Record{}, fmt.Errorf("redisstore: load: %w: a %d-byte value", errMalformed, len(val))
-		}
-		rec := backend.Record{
-			Data:    []byte(val[versionLen:]),
-			Version: parseVersion(val),
-		}
-		if pttl > 0 {
-			rec.TTL = time.Duration(pttl) * time.Millisecond
-		}
-		return rec, nil
+		return record(val, time.Duration(pttl)*time.Millisecond)
 	}
 	return backend.Record{}, fmt.Errorf("redisstore: load: unexpected script reply %T", res)
+}
+
+// record decodes a stored value val with the remaining time to live ttl
+// (not positive: none).
+func record(val string, ttl time.Duration) (backend.Record, error) {
+	if len(val) < versionLen {
+		return backend.Record{}, fmt.Errorf("redisstore: load: %w: a %d-byte value", errMalformed, len(val))
+	}
+	rec := backend.Record{
+		Data:    []byte(val[versionLen:]),
+		Version: parseVersion(val),
+	}
+	if ttl > 0 {
+		rec.TTL = ttl
+	}
+	return rec, nil
 }
 
 // Create stores data under key, to expire after ttl, unless a live record
