@@ -165,6 +165,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -311,9 +312,12 @@ type Store struct {
 	// loadScript: Load with the load script rather than GET and PTTL,
 	// because the client would send a read-only pipeline to a replica.
 	loadScript bool
-	load       *redis.Script
-	update     *redis.Script
-	owns       *redis.Script
+	// deadlines: the client applies a context's deadline to its sockets
+	// (ContextTimeoutEnabled), so calls need no goroutine of their own.
+	deadlines bool
+	load      *redis.Script
+	update    *redis.Script
+	owns      *redis.Script
 }
 
 var _ backend.Store = (*Store)(nil)
@@ -332,16 +336,21 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 	if cfg.timeout <= 0 {
 		cfg.timeout = DefaultTimeout
 	}
-	loadScript := false
-	if cc, ok := client.(*redis.ClusterClient); ok {
-		o := cc.Options()
+	loadScript, deadlines := false, false
+	switch c := client.(type) {
+	case *redis.Client:
+		deadlines = c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		o := c.Options()
 		loadScript = o.ReadOnly || o.RouteByLatency || o.RouteRandomly
+		deadlines = o.ContextTimeoutEnabled
 	}
 	return &Store{
 		client:     client,
 		prefix:     cfg.prefix,
 		timeout:    cfg.timeout,
 		loadScript: loadScript,
+		deadlines:  deadlines,
 		load:       redis.NewScript(loadSrc),
 		update:     redis.NewScript(updateSrc),
 		owns:       redis.NewScript(ownsSrc),
@@ -556,39 +565,73 @@ func (s *Store) keys(k string) []string {
 }
 
 // bounded runs fn, which sends one or more commands through the client,
-// with a context that ends at most s.timeout from now, and returns its
-// error classified. If fn has not returned by the time that context ends,
-// bounded returns at once: with ctx's error if ctx ended, else with an
-// error wrapping backend.ErrUnavailable.
+// and returns its error classified, or returns at once when s.timeout has
+// passed or ctx has ended, whichever comes first: with ctx's error if ctx
+// ended, else with an error wrapping backend.ErrUnavailable.
 //
-// go-redis applies a context's deadline to the socket only when the client
-// has ContextTimeoutEnabled; otherwise a command in flight waits for the
-// client's ReadTimeout (3 s by default), and go-redis retries it up to
-// MaxRetries times. So fn runs in a goroutine of its own, which the call
-// stops waiting for when the context ends. The goroutine finishes by
-// itself: when the reply comes, when the ReadTimeout or WriteTimeout of
-// the command in flight expires (go-redis checks the context before every
-// retry, so none follows), or when the client is closed. Until then it
-// holds one pooled connection.
+// A *redis.Client or *redis.ClusterClient created with
+// ContextTimeoutEnabled applies a context's deadline to its sockets, dials
+// and waits for a pooled connection, and sends no retry once the context
+// has ended: fn then runs in the caller's goroutine with a context bounded
+// by s.timeout.
+//
+// Otherwise a command in flight waits for the client's ReadTimeout (3 s by
+// default), and go-redis retries it up to MaxRetries times, whatever the
+// context says. So fn runs in a goroutine of its own, which the call stops
+// waiting for at the bound, cancelling fn's context. The goroutine
+// finishes by itself: when the reply comes, when the ReadTimeout or
+// WriteTimeout of the command in flight expires (go-redis checks the
+// context before every retry, so none follows), or when the client is
+// closed. Until then it holds one pooled connection.
 func (s *Store) bounded(ctx context.Context, op string, fn func(context.Context) error) error {
-	cctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- fn(cctx) }()
-	select {
-	case err := <-done:
+	if s.deadlines {
+		cctx, cancel := context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+		err := fn(cctx)
+		if err != nil && cctx.Err() != nil && ctxErr(ctx) == nil {
+			return fmt.Errorf("redisstore: %s: %w: no reply within %v (%v)", op, backend.ErrUnavailable, s.timeout, err)
+		}
 		return classifyNil(ctx, op, err)
-	case <-cctx.Done():
+	}
+	// The client ignores deadlines: a cancellable context (cheaper than
+	// one with a deadline) stops go-redis's retries and its waits for a
+	// pooled connection once the call is over, and a pooled timer bounds
+	// the wait here.
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := donePool.Get().(chan error)
+	go func() { done <- fn(cctx) }()
+	t := timerPool.Get().(*time.Timer)
+	t.Reset(s.timeout)
+	var (
+		err      error
+		returned bool
+	)
+	select {
+	case err = <-done:
+		returned = true
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	if !returned {
 		select {
-		case err := <-done: // fn returned just in time
-			return classifyNil(ctx, op, err)
+		case err = <-done: // fn returned just in time
+			returned = true
 		default:
 		}
-		if cerr := ctxErr(ctx); cerr != nil {
-			return fmt.Errorf("redisstore: %s: %w", op, cerr)
-		}
-		return fmt.Errorf("redisstore: %s: %w: no reply within %v", op, backend.ErrUnavailable, s.timeout)
 	}
+	t.Stop() // since Go 1.23, no stale tick survives Stop
+	timerPool.Put(t)
+	if returned {
+		donePool.Put(done)
+		return classifyNil(ctx, op, err)
+	}
+	// fn's goroutine goes on and sends to done, which is buffered and
+	// not reused.
+	if cerr := ctxErr(ctx); cerr != nil {
+		return fmt.Errorf("redisstore: %s: %w", op, cerr)
+	}
+	return fmt.Errorf("redisstore: %s: %w: no reply within %v", op, backend.ErrUnavailable, s.timeout)
 }
 
 // newVersion returns a random version that is neither zero nor prev.
@@ -637,6 +680,18 @@ func millis(op string, ttl time.Duration) (int64, error) {
 	}
 	return ms, nil
 }
+
+// donePool holds the channels, buffered for one error, through which a
+// call's goroutine reports to bounded; a channel goes back only when
+// drained.
+var donePool = sync.Pool{New: func() any { return make(chan error, 1) }}
+
+// timerPool holds the stopped timers with which bounded waits.
+var timerPool = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
 
 // classifyNil is classify that maps a nil error to nil.
 func classifyNil(ctx context.Context, op string, err error) error {

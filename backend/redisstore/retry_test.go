@@ -260,50 +260,56 @@ func TestRetriedCreateIsNotAClash(t *testing.T) {
 // accepts connections and never answers fails every call with
 // ErrUnavailable within the store's timeout (3x as a margin), not after
 // the client's ReadTimeout and retries; and the goroutines the calls left
-// behind finish by themselves.
+// behind finish by themselves. The same holds for a client with
+// ContextTimeoutEnabled, which the store lets bound its own calls.
 func TestTimeoutBlackHole(t *testing.T) {
-	addr := stalledServer(t)
-	c := redis.NewClient(&redis.Options{Addr: addr})
-	t.Cleanup(func() { _ = c.Close() })
-	// The client runs a goroutine of its own until it is closed.
-	before := runtime.NumGoroutine()
-	const timeout = 200 * time.Millisecond
-	s := redisstore.New(c, redisstore.WithTimeout(timeout))
-	for op, call := range redisstore.StoreCalls(s, "k", 1) {
-		start := time.Now()
-		err := call(context.Background())
-		elapsed := time.Since(start)
-		if !errors.Is(err, backend.ErrUnavailable) {
-			t.Errorf("%s on a black hole: got %v, want ErrUnavailable", op, err)
-		}
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-			t.Errorf("%s on a black hole with a live context: %v matches a context error", op, err)
-		}
-		if elapsed > 3*timeout {
-			t.Errorf("%s on a black hole returned after %v, want about %v", op, elapsed, timeout)
-		}
-	}
+	for _, ctxTimeout := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ContextTimeoutEnabled=%t", ctxTimeout), func(t *testing.T) {
+			addr := stalledServer(t)
+			c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: ctxTimeout})
+			t.Cleanup(func() { _ = c.Close() })
+			// The client runs a goroutine of its own until it is closed.
+			before := runtime.NumGoroutine()
+			const timeout = 200 * time.Millisecond
+			s := redisstore.New(c, redisstore.WithTimeout(timeout))
+			for op, call := range redisstore.StoreCalls(s, "k", 1) {
+				start := time.Now()
+				err := call(context.Background())
+				elapsed := time.Since(start)
+				if !errors.Is(err, backend.ErrUnavailable) {
+					t.Errorf("%s on a black hole: got %v, want ErrUnavailable", op, err)
+				}
+				if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+					t.Errorf("%s on a black hole with a live context: %v matches a context error", op, err)
+				}
+				if elapsed > 3*timeout {
+					t.Errorf("%s on a black hole returned after %v, want about %v", op, elapsed, timeout)
+				}
+			}
 
-	// The caller's own shorter deadline still wins, as a context error.
-	ctx, cancel := context.WithTimeout(context.Background(), timeout/4)
-	defer cancel()
-	_, err := s.Load(ctx, "k")
-	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, backend.ErrUnavailable) {
-		t.Errorf("Load with a shorter deadline: got %v, want DeadlineExceeded only", err)
-	}
+			// The caller's own shorter deadline still wins, as a context
+			// error.
+			ctx, cancel := context.WithTimeout(context.Background(), timeout/4)
+			defer cancel()
+			_, err := s.Load(ctx, "k")
+			if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, backend.ErrUnavailable) {
+				t.Errorf("Load with a shorter deadline: got %v, want DeadlineExceeded only", err)
+			}
 
-	// The goroutines still waiting for go-redis end when the client's
-	// ReadTimeout (3 s by default) expires: go-redis does not retry once
-	// the store's context has ended. The stalled server's own goroutines
-	// end as the client closes its failed connections.
-	start := time.Now()
-	waitFor(t, 10*time.Second, "goroutines to finish", func() (bool, string) {
-		n := runtime.NumGoroutine()
-		if n <= before {
-			t.Logf("goroutines back to %d after %v", n, time.Since(start))
-			return true, ""
-		}
-		buf := make([]byte, 1<<16)
-		return false, fmt.Sprintf("%d goroutines, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
-	})
+			// Goroutines still waiting for go-redis end when the client's
+			// ReadTimeout (3 s by default) expires: go-redis sends no retry
+			// once the store's context has ended. The stalled server's own
+			// goroutines end as the client closes its failed connections.
+			start := time.Now()
+			waitFor(t, 10*time.Second, "goroutines to finish", func() (bool, string) {
+				n := runtime.NumGoroutine()
+				if n <= before {
+					t.Logf("goroutines back to %d after %v", n, time.Since(start))
+					return true, ""
+				}
+				buf := make([]byte, 1<<16)
+				return false, fmt.Sprintf("%d goroutines, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+			})
+		})
+	}
 }
