@@ -12,6 +12,8 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/typedsession/session/backend"
 )
 
 // TestUpdateScriptRetry runs the update script twice with the same
@@ -155,5 +157,40 @@ func TestCreateOwnership(t *testing.T) {
 	}
 	if !owns(v1) {
 		t.Error("the creation's version is not recognised after another write")
+	}
+}
+
+// TestBraceKeys: a key with a brace gets no history key (no name would
+// share its Cluster slot in every case), and still works: compare-and-set,
+// a repeat of the current write, Delete.
+func TestBraceKeys(t *testing.T) {
+	mr := miniredis.RunT(t)
+	c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer c.Close()
+	s := New(c)
+	if got := s.keys("s:{a}"); len(got) != 1 || got[0] != "s:{a}" {
+		t.Errorf("keys(s:{a}) = %q, want [s:{a}]", got)
+	}
+	if got := s.keys("s:a"); len(got) != 2 || got[1] != "{s:a}:w" {
+		t.Errorf("keys(s:a) = %q, want [s:a {s:a}:w]", got)
+	}
+	ctx := context.Background()
+	for _, key := range []string{"{a}", "a}b", "{"} {
+		v, err := s.Create(ctx, key, []byte("one"), time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err = s.Update(ctx, key, v, []byte("two"), time.Minute); err != nil {
+			t.Fatalf("Update of %q: %v", key, err)
+		}
+		if _, err := s.Update(ctx, key, newVersion(v), []byte("three"), time.Minute); !errors.Is(err, backend.ErrConflict) {
+			t.Errorf("stale Update of %q: %v, want ErrConflict", key, err)
+		}
+		if keys := mr.Keys(); len(keys) != 1 {
+			t.Errorf("keys after writing %q: %q, want the record alone", key, keys)
+		}
+		if err := s.Delete(ctx, key); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
