@@ -208,7 +208,7 @@ return {v, redis.call('PTTL', KEYS[1])}`
 // writes: that is reported as success, not as a conflict that would make
 // the manager replay the change twice. A fresh random version matches
 // another write's by chance with probability 2^-64 per version compared.
-const updateSrc = `local cur = redis.call('GETRANGE', KEYS[1], 0, 7)
+const updateSrc = inHistorySrc + `local cur = redis.call('GETRANGE', KEYS[1], 0, 7)
 if cur == '' then return 0 end
 if cur == ARGV[1] then
 	redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
@@ -219,15 +219,7 @@ if cur == ARGV[1] then
 	return 1
 end
 local new = string.sub(ARGV[2], 1, 8)
-if cur == new then return 1 end
-if KEYS[2] then
-	local h = redis.call('GET', KEYS[2])
-	if h then
-		for i = 1, #h - 7, 8 do
-			if string.sub(h, i, i + 7) == new then return 1 end
-		end
-	end
-end
+if cur == new or inHistory(new) then return 1 end
 return -1`
 
 // ownsSrc reports whether the version ARGV[1] is the current version of
@@ -235,16 +227,24 @@ return -1`
 // (0): whether a Create that SET NX declined had in fact been applied by
 // an earlier attempt whose reply was lost. It runs as a script so that it
 // reads the primary, as the SET did.
-const ownsSrc = `if redis.call('GETRANGE', KEYS[1], 0, 7) == ARGV[1] then return 1 end
-if KEYS[2] then
-	local h = redis.call('GET', KEYS[2])
-	if h then
-		for i = 1, #h - 7, 8 do
-			if string.sub(h, i, i + 7) == ARGV[1] then return 1 end
-		end
-	end
+const ownsSrc = inHistorySrc + `if redis.call('GETRANGE', KEYS[1], 0, 7) == ARGV[1] or inHistory(ARGV[1]) then
+	return 1
 end
 return 0`
+
+// inHistorySrc defines, for the scripts that start with it, inHistory(v):
+// whether the 8-byte version v is in the history KEYS[2] (false if there is
+// no history key, or no history).
+const inHistorySrc = `local function inHistory(v)
+	if not KEYS[2] then return false end
+	local h = redis.call('GET', KEYS[2])
+	if not h then return false end
+	for i = 1, #h - 7, 8 do
+		if string.sub(h, i, i + 7) == v then return true end
+	end
+	return false
+end
+`
 
 // historyLen is the number of writes whose versions a record remembers:
 // its current version and historyLen-1 earlier ones in its history key.
