@@ -36,7 +36,7 @@ func TestUpdateScriptRetry(t *testing.T) {
 	binary.BigEndian.PutUint64(args[8:], v2)
 	args = append(args, "two"...)
 	for attempt := 1; attempt <= 2; attempt++ {
-		res, err := s.update.Run(ctx, c, []string{"s:k"}, args[:8], args[8:], 60000).Int64()
+		res, err := s.update.Run(ctx, c, []string{"s:k"}, args[:8], args[8:], 60000, 60000).Int64()
 		if err != nil || res != 1 {
 			t.Fatalf("attempt %d: got (%d, %v), want (1, nil)", attempt, res, err)
 		}
@@ -49,7 +49,7 @@ func TestUpdateScriptRetry(t *testing.T) {
 	// Another writer's version is still a conflict.
 	v3 := newVersion(v2)
 	binary.BigEndian.PutUint64(args[8:], v3)
-	res, err := s.update.Run(ctx, c, []string{"s:k"}, args[:8], args[8:], 60000).Int64()
+	res, err := s.update.Run(ctx, c, []string{"s:k"}, args[:8], args[8:], 60000, 60000).Int64()
 	if err != nil || res != -1 {
 		t.Fatalf("stale version: got (%d, %v), want (-1, nil)", res, err)
 	}
@@ -95,7 +95,7 @@ func TestUpdateScriptRetryAfterOtherWrites(t *testing.T) {
 			args = append(args, "two"...)
 			retry := func() int64 {
 				t.Helper()
-				res, err := s.update.Run(ctx, c, s.keys("s:k"), args[:8], args[8:], 60000).Int64()
+				res, err := s.update.Run(ctx, c, s.keys("s:k"), args[:8], args[8:], 60000, 60000).Int64()
 				if err != nil {
 					t.Fatal(err)
 				}

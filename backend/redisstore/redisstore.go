@@ -18,9 +18,12 @@
 // seven states before the current one, newest first, 8 bytes each (at most
 // 56 bytes). Its Cluster hash tag is the record's key, so both keys are in
 // the same slot and the update script may touch both. Update writes it
-// with the record's time to live; Touch leaves it alone (it only has to
-// outlive the retries of a write, which come within the call's timeout)
-// and Delete removes it with the record. Create writes none. A key
+// with a time to live of one minute (or the record's, if shorter, or the
+// store's timeout, if longer): a repeated write matters only if its reply
+// comes within the call's timeout, so the history only has to outlive
+// that, and an idle session does not keep one (about 100 to 170 bytes of
+// server memory). Touch leaves it alone and Delete removes it with the
+// record. Create writes none. A key
 // containing a brace gets no history (the session manager's keys never
 // do): its retried Update is recognised only if no other write came
 // between.
@@ -198,9 +201,10 @@ return {v, redis.call('PTTL', KEYS[1])}`
 //
 // KEYS[2], when given, is the record's history key: the versions the
 // record held before its last historyLen-1 writes, newest first, 8 bytes
-// each. A successful write prepends the version it replaces (and gives the
-// history the record's time to live), so the current version and the
-// history are the versions of the record's last historyLen writes.
+// each. A successful write prepends the version it replaces and gives the
+// history a time to live of ARGV[4] milliseconds, so the current version
+// and the history are the versions of the record's last historyLen writes
+// (or of those made within that time).
 //
 // If the new version (the first 8 bytes of ARGV[2]) is the current one or
 // is in the history, this very write was applied by an earlier attempt
@@ -214,7 +218,7 @@ if cur == ARGV[1] then
 	redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 	if KEYS[2] then
 		local h = redis.call('GET', KEYS[2]) or ''
-		redis.call('SET', KEYS[2], cur .. string.sub(h, 1, ` + historyKeep + `), 'PX', ARGV[3])
+		redis.call('SET', KEYS[2], cur .. string.sub(h, 1, ` + historyKeep + `), 'PX', ARGV[4])
 	end
 	return 1
 end
@@ -253,6 +257,14 @@ const historyLen = 8
 // historyKeep is the number of bytes of the old history that a write keeps
 // (historyLen-2 versions), as a Lua literal; the write prepends one.
 const historyKeep = "48"
+
+// historyTTL is how long a record's history outlives its last write, unless
+// the record's time to live or the store's timeout is longer. A repeat
+// matters only if its reply comes before the call's timeout, so the
+// versions a write replaces need to be remembered only that long after the
+// write: an instance whose store has a longer timeout than the writer's
+// and than historyTTL could miss its repeat.
+const historyTTL = time.Minute
 
 // historySuffix ends the name of a record's history key.
 const historySuffix = ":w"
@@ -497,10 +509,12 @@ func (s *Store) Update(ctx context.Context, key string, version uint64, data []b
 	binary.BigEndian.PutUint64(buf, version)
 	binary.BigEndian.PutUint64(buf[versionLen:], v)
 	copy(buf[2*versionLen:], data)
+	histMs, _ := millis(opUpdate, max(historyTTL, s.timeout))
+	histMs = min(histMs, ms)
 	var res int64
 	err = s.bounded(ctx, opUpdate, func(ctx context.Context) (err error) {
 		res, err = s.update.Run(ctx, s.client, s.keys(s.prefix+key),
-			buf[:versionLen], buf[versionLen:], ms).Int64()
+			buf[:versionLen], buf[versionLen:], ms, histMs).Int64()
 		return err
 	})
 	if err != nil {

@@ -116,7 +116,7 @@ func TestLayout(t *testing.T) {
 	// An Update leaves the record in the same layout (what builds before
 	// the write history read and write), and keeps the version it replaced
 	// in the history key, in the record's slot, with the record's TTL.
-	v2, err := s.Update(ctx, "k", v, []byte("more"), time.Minute)
+	v2, err := s.Update(ctx, "k", v, []byte("more"), 90*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,14 +129,39 @@ func TestLayout(t *testing.T) {
 	if hist, _ := mr.Get("{sess:k}:w"); hist != string(want[:]) {
 		t.Errorf("history = %q, want the replaced version %q", hist, want)
 	}
-	if ttl := mr.TTL("{sess:k}:w"); ttl != time.Minute {
-		t.Errorf("history TTL = %v, want 1m", ttl)
+	if ttl := mr.TTL("sess:k"); ttl != 90*time.Second {
+		t.Errorf("TTL after Update = %v, want 90s", ttl)
 	}
-	if _, err := s.Update(ctx, "k", v2, []byte("again"), time.Minute); err != nil {
+	if ttl := mr.TTL("{sess:k}:w"); ttl != time.Minute {
+		t.Errorf("history TTL = %v, want 1m (a minute after the write, shorter than the record's)", ttl)
+	}
+	v3, err := s.Update(ctx, "k", v2, []byte("again"), time.Minute)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if hist, _ := mr.Get("{sess:k}:w"); hist != string(binary.BigEndian.AppendUint64(nil, v2))+string(want[:]) {
 		t.Errorf("history = %q, want the replaced versions newest first", hist)
+	}
+	// A record with a shorter time to live gives its history that one.
+	if _, err := s.Update(ctx, "k", v3, []byte("short"), 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := mr.TTL("{sess:k}:w"); ttl != 10*time.Second {
+		t.Errorf("history TTL = %v, want 10s (the record's)", ttl)
+	}
+
+	// A store whose calls may take longer than the history's minute
+	// keeps the history for as long as its timeout.
+	slow := redisstore.New(c, redisstore.WithPrefix("sess:"), redisstore.WithTimeout(2*time.Minute))
+	rec, err := slow.Load(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := slow.Update(ctx, "k", rec.Version, []byte("slow"), 5*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := mr.TTL("{sess:k}:w"); ttl != 2*time.Minute {
+		t.Errorf("history TTL = %v, want 2m (the store's timeout)", ttl)
 	}
 
 	// Delete removes both keys.
