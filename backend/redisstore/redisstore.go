@@ -152,10 +152,12 @@
 // goroutine and stops waiting for it when the bound is reached. That
 // goroutine finishes by itself, when the reply comes or the client's
 // ReadTimeout expires (go-redis sends no retry once the call's context has
-// ended), holding one pooled connection until then. With
-// ContextTimeoutEnabled, go-redis gives up at the bound too. A write that
-// fails with ErrUnavailable or a context error may or may not have been
-// applied.
+// ended), holding one pooled connection until then. A *redis.Client or
+// *redis.ClusterClient created with ContextTimeoutEnabled gives up at the
+// bound by itself, and the store then runs the call in the caller's
+// goroutine, without the hand-over to another goroutine and back; prefer
+// it. A write that fails with ErrUnavailable or a context error may or may
+// not have been applied.
 //
 // The Store does not own the client: closing it is the caller's business.
 package redisstore
