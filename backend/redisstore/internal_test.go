@@ -21,20 +21,8 @@ import (
 // lost: the second run must report success, not a conflict that would
 // make the manager replay the change a second time.
 func TestUpdateScriptRetry(t *testing.T) {
-	mr := miniredis.RunT(t)
-	c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	defer c.Close()
-	s := New(c)
+	s, c, v2, args := updateFixture(t)
 	ctx := context.Background()
-	v1, err := s.Create(ctx, "k", []byte("one"), time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v2 := newVersion(v1)
-	args := make([]byte, 16, 19)
-	binary.BigEndian.PutUint64(args, v1)
-	binary.BigEndian.PutUint64(args[8:], v2)
-	args = append(args, "two"...)
 	for attempt := 1; attempt <= 2; attempt++ {
 		res, err := s.update.Run(ctx, c, []string{"s:k"}, args[:8], args[8:], 60000, 60000).Int64()
 		if err != nil || res != 1 {
@@ -53,6 +41,28 @@ func TestUpdateScriptRetry(t *testing.T) {
 	if err != nil || res != -1 {
 		t.Fatalf("stale version: got (%d, %v), want (-1, nil)", res, err)
 	}
+}
+
+// updateFixture starts a miniredis server with a record under "k" (prefix
+// "s:") and returns a store on it, its client, and the arguments of the
+// update script that replaces the record's version with v2 and its data
+// with "two": the expected version (args[:8]), then the new value
+// (args[8:]).
+func updateFixture(t *testing.T) (s *Store, c *redis.Client, v2 uint64, args []byte) {
+	t.Helper()
+	mr := miniredis.RunT(t)
+	c = redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { _ = c.Close() })
+	s = New(c)
+	v1, err := s.Create(context.Background(), "k", []byte("one"), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 = newVersion(v1)
+	args = make([]byte, 16, 19)
+	binary.BigEndian.PutUint64(args, v1)
+	binary.BigEndian.PutUint64(args[8:], v2)
+	return s, c, v2, append(args, "two"...)
 }
 
 // TestClassifyKeepsWrappedNilText: go-redis wraps redis.Nil in failures
@@ -79,20 +89,8 @@ func TestUpdateScriptRetryAfterOtherWrites(t *testing.T) {
 	}
 	for _, others := range []int{1, historyLen - 1, historyLen} {
 		t.Run(fmt.Sprintf("%d other writes", others), func(t *testing.T) {
-			mr := miniredis.RunT(t)
-			c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-			defer c.Close()
-			s := New(c)
+			s, c, v2, args := updateFixture(t)
 			ctx := context.Background()
-			v1, err := s.Create(ctx, "k", []byte("one"), time.Minute)
-			if err != nil {
-				t.Fatal(err)
-			}
-			v2 := newVersion(v1)
-			args := make([]byte, 16, 19)
-			binary.BigEndian.PutUint64(args, v1)
-			binary.BigEndian.PutUint64(args[8:], v2)
-			args = append(args, "two"...)
 			retry := func() int64 {
 				t.Helper()
 				res, err := s.update.Run(ctx, c, s.keys("s:k"), args[:8], args[8:], 60000, 60000).Int64()
@@ -106,6 +104,7 @@ func TestUpdateScriptRetryAfterOtherWrites(t *testing.T) {
 			}
 			v := v2
 			for i := range others {
+				var err error
 				if v, err = s.Update(ctx, "k", v, []byte(strconv.Itoa(i)), time.Minute); err != nil {
 					t.Fatal(err)
 				}

@@ -164,15 +164,21 @@ func (p *lossyProxy) serve(client, server net.Conn) {
 	}
 }
 
-// proxiedClient returns a client of c's server and database through p,
-// with go-redis's default retries (MaxRetries 3), closed at cleanup.
-func proxiedClient(t *testing.T, c *redis.Client, p *lossyProxy) *redis.Client {
+// proxiedApp flushes the real Redis test database and returns a client of
+// it, a lossy proxy in front of it, and an app whose store reaches Redis
+// through the proxy with go-redis's default retries (MaxRetries 3).
+func proxiedApp(t *testing.T) (*redis.Client, *lossyProxy, *app) {
 	t.Helper()
+	c := realRedis(t)
+	if err := c.FlushDB(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	p := newLossyProxy(t, c.Options().Addr)
 	opt := *c.Options()
 	opt.Addr = p.addr()
 	pc := redis.NewClient(&opt)
 	t.Cleanup(func() { _ = pc.Close() })
-	return pc
+	return c, p, newApp(t, redisstore.New(pc), session.Config{})
 }
 
 // TestRetriedUpdateAppliesOnce: instance A's compare-and-set is applied,
@@ -180,13 +186,7 @@ func proxiedClient(t *testing.T, c *redis.Client, p *lossyProxy) *redis.Client {
 // go-redis sends A's write again. The retry must be recognised as applied:
 // A's click counts once, B's once.
 func TestRetriedUpdateAppliesOnce(t *testing.T) {
-	c := realRedis(t)
-	ctx := context.Background()
-	if err := c.FlushDB(ctx).Err(); err != nil {
-		t.Fatal(err)
-	}
-	p := newLossyProxy(t, c.Options().Addr)
-	a := newApp(t, redisstore.New(proxiedClient(t, c, p)), session.Config{})
+	c, p, a := proxiedApp(t)
 	b := newApp(t, redisstore.New(c), session.Config{})
 
 	w := b.do("POST", "/new", "")
@@ -225,13 +225,7 @@ func TestRetriedUpdateAppliesOnce(t *testing.T) {
 // a clash (ErrExists), which would make the manager store the session a
 // second time under a new ID.
 func TestRetriedCreateIsNotAClash(t *testing.T) {
-	c := realRedis(t)
-	ctx := context.Background()
-	if err := c.FlushDB(ctx).Err(); err != nil {
-		t.Fatal(err)
-	}
-	p := newLossyProxy(t, c.Options().Addr)
-	a := newApp(t, redisstore.New(proxiedClient(t, c, p)), session.Config{})
+	c, p, a := proxiedApp(t)
 	p.arm(func(req []byte) bool {
 		r := strings.ToLower(string(req))
 		return strings.Contains(r, "\r\nset\r\n") && strings.Contains(r, "\r\nnx\r\n")
@@ -244,7 +238,7 @@ func TestRetriedCreateIsNotAClash(t *testing.T) {
 	if w.Code != 200 || cookie == "" {
 		t.Fatalf("POST /new whose reply was lost: %d %q (errors %v)", w.Code, w.Body, a.takeErrs())
 	}
-	keys, err := c.Keys(ctx, "s:*").Result()
+	keys, err := c.Keys(context.Background(), "s:*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
