@@ -96,9 +96,10 @@ type Record struct {
 // It must do so even when other writes landed on the key between the
 // attempt and its repeat, which means remembering the versions of the
 // record's last few writes, not just the current one (redisstore keeps
-// eight). Otherwise the repeat fails with ErrConflict or ErrExists, and
-// the manager applies the request's changes a second time on top of their
-// first application, or stores the session twice. A store that never sends
+// eight; a repeat that comes after more writes than a store remembers may
+// fail with ErrConflict). Otherwise the repeat fails with ErrConflict or
+// ErrExists, and the manager applies the request's changes a second time
+// on top of their first application, or stores the session twice. A store that never sends
 // a write again once it may have reached the server (memstore; pgx, which
 // retries only what it knows was not sent) meets this by construction.
 //

@@ -144,13 +144,29 @@ func BenchmarkMiddleware(b *testing.B) {
 }
 
 // BenchmarkStore measures the bare store methods on a real Redis, with
-// 512-byte records (a typical session envelope).
+// 512-byte records (a typical session envelope), through a plain client
+// (the store bounds each call in a goroutine of its own) and through one
+// with ContextTimeoutEnabled (the client bounds the call itself).
 func BenchmarkStore(b *testing.B) {
-	c, rt := benchRedis(b)
+	plain, rt := benchRedis(b)
+	opt := *plain.Options()
+	opt.ContextTimeoutEnabled = true
+	withDeadlines := redis.NewClient(&opt)
+	b.Cleanup(func() { _ = withDeadlines.Close() })
+	withDeadlines.AddHook(rt)
+	for _, client := range []struct {
+		name string
+		c    *redis.Client
+	}{{"plain", plain}, {"ContextTimeoutEnabled", withDeadlines}} {
+		b.Run(client.name, func(b *testing.B) { benchStore(b, client.c, rt) })
+	}
+}
+
+func benchStore(b *testing.B, c *redis.Client, rt *counter) {
 	s := redisstore.New(c)
 	ctx := context.Background()
 	data := make([]byte, 512)
-	const key = "bench-key-0123456789012345678901234567890"
+	key := "bench-key-0123456789012345678901234567890-" + b.Name()
 	v, err := s.Create(ctx, key, data, time.Hour)
 	if err != nil {
 		b.Fatal(err)

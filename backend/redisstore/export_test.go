@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/typedsession/session/backend"
 )
 
@@ -19,3 +21,19 @@ func StoreCalls(s backend.Store, key string, version uint64) map[string]func(con
 		"Delete": func(ctx context.Context) error { return s.Delete(ctx, key) },
 	}
 }
+
+// UpdateScriptSHA is the SHA-1 of the update script, by which a test's
+// proxy recognises an Update on the wire (EVALSHA).
+func UpdateScriptSHA() string { return redis.NewScript(updateSrc).Hash() }
+
+// LoadByScript is Load through the load script, as for a cluster client
+// that reads from replicas.
+func LoadByScript(s *Store, ctx context.Context, key string) (backend.Record, error) {
+	if err := check(ctx, opLoad, key); err != nil {
+		return backend.Record{}, err
+	}
+	return s.loadByScript(ctx, key)
+}
+
+// LoadsByScript reports whether s's Load uses the load script.
+func LoadsByScript(s *Store) bool { return s.loadScript }

@@ -8,10 +8,34 @@
 // Each record is one Redis string under the key prefix+key (prefix "s:"
 // unless WithPrefix says otherwise): an 8-byte big-endian version followed
 // by the caller's data, with the record's time to live as the key's
-// expiry. Data and version live in one key, so every operation is a single
-// command on a single key: atomic on its own, and Cluster-safe (no
-// multi-key command ever crosses a hash slot). Do not put a hash tag
-// ("{...}") in the prefix: it would send every session to one Cluster slot.
+// expiry. Data and version live in one key, so reads, creates, touches and
+// the compare-and-set itself each concern a single key. Do not put a hash
+// tag ("{...}") in the prefix: it would send every session to one Cluster
+// slot.
+//
+// A record that has been updated also has a history key, "{" + prefix+key
+// + "}:w" (for example "{s:abc}:w"): the versions of the record's last
+// seven states before the current one, newest first, 8 bytes each (at most
+// 56 bytes). Its Cluster hash tag is the record's key, so both keys are in
+// the same slot and the update script may touch both. Update writes it
+// with a time to live of one minute (or the record's, if shorter, or the
+// store's timeout, if longer): a repeated write matters only if its reply
+// comes within the call's timeout, so the history only has to outlive
+// that, and an idle session does not keep one (about 100 to 170 bytes of
+// server memory). Touch leaves it alone and Delete removes it with the
+// record. Create writes none. A key
+// containing a brace gets no history (the session manager's keys never
+// do): its retried Update is recognised only if no other write came
+// between.
+//
+// The record's own layout is the one earlier releases wrote, so a rolling
+// deploy mixes freely: this release reads and updates records an earlier
+// one wrote (they have no history yet; the first Update here starts one),
+// and an earlier release reads, updates, touches and deletes records this
+// one wrote, ignoring the history key. An earlier release's Update does not
+// record the version it replaces, so a retry of this release's write
+// across it is not recognised (a conflict, as before); its Delete leaves
+// the history key to expire with its time to live.
 //
 // # Versions
 //
@@ -32,20 +56,26 @@
 //
 // # Commands and round trips
 //
-// Every method is one round trip (one command):
+// Every method is one round trip:
 //
-//	Load    EVALSHA of a script doing GET and PTTL (atomic: data, version
-//	        and remaining time to live of one state of the record)
-//	Create  SET key value NX PX ttl (ErrExists when SET NX declines)
+//	Load    GET key and PTTL key in one pipeline; the time to live only
+//	        steers when the manager touches, so it need not be read
+//	        atomically with the data
+//	Create  SET key value NX PX ttl; if SET NX declines, a second round
+//	        trip (EVALSHA) checks whether the record there is this very
+//	        create, re-sent after a lost reply (else ErrExists)
 //	Update  EVALSHA of a script: GETRANGE key 0 7 compares the version,
-//	        then SET key value PX ttl; a missing key is never recreated
+//	        then SET key value PX ttl and prepends the replaced version to
+//	        the history; a missing key is never recreated
 //	Touch   PEXPIRE key ttl (0 for a missing key: ErrNotFound)
-//	Delete  UNLINK key
+//	Delete  UNLINK key history
 //
-// Scripts run on the primary that owns the key, even through a cluster
-// client that sends read-only commands to replicas (ReadOnly,
-// RouteByLatency, RouteRandomly), so Load always sees the latest write, as
-// compare-and-set needs.
+// Scripts run on the primary that owns the key. Through a cluster client
+// that sends read-only commands to replicas (ReadOnly, RouteByLatency,
+// RouteRandomly), Load runs a script doing GET and PTTL instead of the
+// pipeline, so that it always sees the latest write, as compare-and-set
+// needs. The pipeline costs the server about a seventh of the script's
+// CPU time (BenchmarkLoadServerCPU).
 //
 // Through the session manager, a request that never touches its session
 // costs no round trip, a read-only request one (Load; plus a PEXPIRE at
@@ -60,13 +90,17 @@
 // Redis 4.0 or later (UNLINK) with scripting; Valkey and other servers
 // speaking the same commands work too.
 //
-// go-redis retries a command whose connection failed (Options.MaxRetries).
-// A retried Update whose first attempt was applied recognises its own new
-// version and reports success instead of a conflict, so the manager does
-// not replay the change twice. A retried Create whose first attempt was
-// applied reports backend.ErrExists; the manager then stores the session
-// under a fresh ID and the first record, which nobody holds the ID of,
-// expires with its time to live. Load, Touch and Delete are idempotent.
+// # Retries
+//
+// go-redis sends a command again when its connection failed before the
+// reply came (Options.MaxRetries, 3 by default), even if the server ran
+// it. The store meets the backend.Store contract on retries: a repeated
+// Update whose first attempt was applied finds its new version as the
+// current one or in the history, and reports success with that version,
+// changing nothing, even if up to seven other writes landed in between.
+// A repeated Create finds its own version under the key when SET NX
+// declines, and reports success rather than backend.ErrExists. Load,
+// Touch and Delete are idempotent.
 //
 // # Errors
 //
@@ -79,8 +113,8 @@
 //     a reply came: the error wraps ctx.Err(), and not
 //     backend.ErrUnavailable.
 //   - No reply (connection refused or reset, EOF, dial or I/O timeout,
-//     no pooled connection within PoolTimeout, client closed): the error
-//     wraps backend.ErrUnavailable.
+//     no pooled connection within PoolTimeout, client closed, none within
+//     the store's timeout): the error wraps backend.ErrUnavailable.
 //   - A server error reply that means "not now": LOADING, BUSY,
 //     CLUSTERDOWN, TRYAGAIN, MASTERDOWN, READONLY, OOM, MISCONF,
 //     NOREPLICAS and "ERR max number of clients reached". The error wraps
@@ -101,18 +135,29 @@
 // caller's context is live, the error wraps backend.ErrUnavailable and
 // carries the cause as text only.
 //
-// # Contexts
+// # Contexts and timeouts
 //
 // Every method checks its context before sending anything, so an ended
-// context costs no round trip, and the context bounds the wait for a
-// pooled connection. go-redis applies a context's deadline to the socket
-// only if the client was created with ContextTimeoutEnabled; otherwise a
-// command already sent runs until it completes or the client's
-// ReadTimeout/WriteTimeout expires, and the error then wraps ctx.Err() if
-// the context ended meanwhile. Set short client timeouts (and
-// ContextTimeoutEnabled) to bound how long a request can wait for a
-// stalled server. A write that fails with a context error may or may not
-// have been applied.
+// context costs no round trip. Every call is then bounded by the store's
+// timeout (WithTimeout, DefaultTimeout unless set) as well as by the
+// caller's context: a call still waiting when the timeout passes returns
+// an error wrapping backend.ErrUnavailable, and one whose context ends
+// first returns the context's error, whatever the client's settings.
+//
+// go-redis applies a context's deadline to the socket only if the client
+// was created with ContextTimeoutEnabled; otherwise a command in flight
+// waits for the client's ReadTimeout (3 s by default) and is then retried
+// (up to MaxRetries), so a black-holed server held a plain client's
+// request for seconds. The store therefore runs each call's commands in a
+// goroutine and stops waiting for it when the bound is reached. That
+// goroutine finishes by itself, when the reply comes or the client's
+// ReadTimeout expires (go-redis sends no retry once the call's context has
+// ended), holding one pooled connection until then. A *redis.Client or
+// *redis.ClusterClient created with ContextTimeoutEnabled gives up at the
+// bound by itself, and the store then runs the call in the caller's
+// goroutine, without the hand-over to another goroutine and back; prefer
+// it. A write that fails with ErrUnavailable or a context error may or may
+// not have been applied.
 //
 // The Store does not own the client: closing it is the caller's business.
 package redisstore
@@ -125,6 +170,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -134,6 +180,9 @@ import (
 
 // DefaultPrefix is prepended to every key unless WithPrefix says otherwise.
 const DefaultPrefix = "s:"
+
+// DefaultTimeout bounds every store call unless WithTimeout says otherwise.
+const DefaultTimeout = 1 * time.Second
 
 // versionLen is the size of the version at the start of a stored value.
 const versionLen = 8
@@ -152,20 +201,75 @@ return {v, redis.call('PTTL', KEYS[1])}`
 // record, and returns "" for a missing key (stored values are never
 // empty).
 //
-// If the stored version is already the new one (the first 8 bytes of
-// ARGV[2]), this very write was applied by an earlier attempt whose reply
-// was lost and go-redis is retrying it: that is reported as success, not
-// as a conflict that would make the manager replay the change twice. A
-// fresh random version matches a stored one by chance with probability
-// 2^-64.
-const updateSrc = `local cur = redis.call('GETRANGE', KEYS[1], 0, 7)
+// KEYS[2], when given, is the record's history key: the versions the
+// record held before its last historyLen-1 writes, newest first, 8 bytes
+// each. A successful write prepends the version it replaces and gives the
+// history a time to live of ARGV[4] milliseconds, so the current version
+// and the history are the versions of the record's last historyLen writes
+// (or of those made within that time).
+//
+// If the new version (the first 8 bytes of ARGV[2]) is the current one or
+// is in the history, this very write was applied by an earlier attempt
+// whose reply was lost and go-redis is retrying it, possibly after other
+// writes: that is reported as success, not as a conflict that would make
+// the manager replay the change twice. A fresh random version matches
+// another write's by chance with probability 2^-64 per version compared.
+const updateSrc = inHistorySrc + `local cur = redis.call('GETRANGE', KEYS[1], 0, 7)
 if cur == '' then return 0 end
 if cur == ARGV[1] then
 	redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+	if KEYS[2] then
+		local h = redis.call('GET', KEYS[2]) or ''
+		redis.call('SET', KEYS[2], cur .. string.sub(h, 1, ` + historyKeep + `), 'PX', ARGV[4])
+	end
 	return 1
 end
-if cur == string.sub(ARGV[2], 1, 8) then return 1 end
+local new = string.sub(ARGV[2], 1, 8)
+if cur == new or inHistory(new) then return 1 end
 return -1`
+
+// ownsSrc reports whether the version ARGV[1] is the current version of
+// KEYS[1] (1), one of the versions in its history KEYS[2] (1), or neither
+// (0): whether a Create that SET NX declined had in fact been applied by
+// an earlier attempt whose reply was lost. It runs as a script so that it
+// reads the primary, as the SET did.
+const ownsSrc = inHistorySrc + `if redis.call('GETRANGE', KEYS[1], 0, 7) == ARGV[1] or inHistory(ARGV[1]) then
+	return 1
+end
+return 0`
+
+// inHistorySrc defines, for the scripts that start with it, inHistory(v):
+// whether the 8-byte version v is in the history KEYS[2] (false if there is
+// no history key, or no history).
+const inHistorySrc = `local function inHistory(v)
+	if not KEYS[2] then return false end
+	local h = redis.call('GET', KEYS[2])
+	if not h then return false end
+	for i = 1, #h - 7, 8 do
+		if string.sub(h, i, i + 7) == v then return true end
+	end
+	return false
+end
+`
+
+// historyLen is the number of writes whose versions a record remembers:
+// its current version and historyLen-1 earlier ones in its history key.
+const historyLen = 8
+
+// historyKeep is the number of bytes of the old history that a write keeps
+// (historyLen-2 versions), as a Lua literal; the write prepends one.
+const historyKeep = "48"
+
+// historyTTL is how long a record's history outlives its last write, unless
+// the record's time to live or the store's timeout is longer. A repeat
+// matters only if its reply comes before the call's timeout, so the
+// versions a write replaces need to be remembered only that long after the
+// write: an instance whose store has a longer timeout than the writer's
+// and than historyTTL could miss its repeat.
+const historyTTL = time.Minute
+
+// historySuffix ends the name of a record's history key.
+const historySuffix = ":w"
 
 // Operation names used in error messages.
 const (
@@ -185,7 +289,8 @@ var (
 type Option func(*config)
 
 type config struct {
-	prefix string
+	prefix  string
+	timeout time.Duration
 }
 
 // WithPrefix sets the string prepended to every key (DefaultPrefix if not
@@ -199,13 +304,34 @@ func WithPrefix(p string) Option {
 	}
 }
 
+// WithTimeout sets how long a store call may take in all (DefaultTimeout
+// if not given, or if d is not positive): waiting for a pooled connection,
+// dialling, go-redis's own retries and the reply. A call still running
+// when d has passed returns an error wrapping backend.ErrUnavailable,
+// whatever the client's DialTimeout, ReadTimeout, MaxRetries and
+// ContextTimeoutEnabled say. The caller's context still ends a call
+// earlier if it ends first.
+func WithTimeout(d time.Duration) Option {
+	return func(c *config) {
+		c.timeout = d
+	}
+}
+
 // Store is a backend.Store on Redis. It is safe for concurrent use. Create
 // one with New; the zero value is not usable.
 type Store struct {
-	client redis.UniversalClient
-	prefix string
-	load   *redis.Script
-	update *redis.Script
+	client  redis.UniversalClient
+	prefix  string
+	timeout time.Duration
+	// loadScript: Load with the load script rather than GET and PTTL,
+	// because the client would send a read-only pipeline to a replica.
+	loadScript bool
+	// deadlines: the client applies a context's deadline to its sockets
+	// (ContextTimeoutEnabled), so calls need no goroutine of their own.
+	deadlines bool
+	load      *redis.Script
+	update    *redis.Script
+	owns      *redis.Script
 }
 
 var _ backend.Store = (*Store)(nil)
@@ -217,15 +343,31 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 	if client == nil {
 		panic("redisstore: New with a nil client")
 	}
-	cfg := config{prefix: DefaultPrefix}
+	cfg := config{prefix: DefaultPrefix, timeout: DefaultTimeout}
 	for _, opt := range opts {
 		opt(&cfg)
 	}
+	if cfg.timeout <= 0 {
+		cfg.timeout = DefaultTimeout
+	}
+	loadScript, deadlines := false, false
+	switch c := client.(type) {
+	case *redis.Client:
+		deadlines = c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		o := c.Options()
+		loadScript = o.ReadOnly || o.RouteByLatency || o.RouteRandomly
+		deadlines = o.ContextTimeoutEnabled
+	}
 	return &Store{
-		client: client,
-		prefix: cfg.prefix,
-		load:   redis.NewScript(loadSrc),
-		update: redis.NewScript(updateSrc),
+		client:     client,
+		prefix:     cfg.prefix,
+		timeout:    cfg.timeout,
+		loadScript: loadScript,
+		deadlines:  deadlines,
+		load:       redis.NewScript(loadSrc),
+		update:     redis.NewScript(updateSrc),
+		owns:       redis.NewScript(ownsSrc),
 	}
 }
 
@@ -238,9 +380,42 @@ func (s *Store) Load(ctx context.Context, key string) (backend.Record, error) {
 	if err := check(ctx, opLoad, key); err != nil {
 		return backend.Record{}, err
 	}
-	res, err := s.load.Run(ctx, s.client, []string{s.prefix + key}).Result()
+	if s.loadScript {
+		return s.loadByScript(ctx, key)
+	}
+	var get *redis.StringCmd
+	var pttl *redis.DurationCmd
+	err := s.bounded(ctx, opLoad, func(ctx context.Context) error {
+		pipe := s.client.Pipeline()
+		get = pipe.Get(ctx, s.prefix+key)
+		pttl = pipe.PTTL(ctx, s.prefix+key)
+		_, err := pipe.Exec(ctx)
+		if errors.Is(err, redis.Nil) && errors.Is(get.Err(), redis.Nil) && pttl.Err() == nil {
+			return nil // no record: GET's nil reply, handled below
+		}
+		return err
+	})
+	switch {
+	case err != nil:
+		return backend.Record{}, err
+	case errors.Is(get.Err(), redis.Nil):
+		return backend.Record{}, backend.ErrNotFound
+	}
+	// PTTL ran just after GET: -2 if the record expired or was deleted in
+	// between, -1 if it has no expiry; both report a TTL of zero.
+	return record(get.Val(), pttl.Val())
+}
+
+// loadByScript is Load through the load script, which runs on the primary
+// whatever the client's routing of read-only commands.
+func (s *Store) loadByScript(ctx context.Context, key string) (backend.Record, error) {
+	var res any
+	err := s.bounded(ctx, opLoad, func(ctx context.Context) (err error) {
+		res, err = s.load.Run(ctx, s.client, []string{s.prefix + key}).Result()
+		return err
+	})
 	if err != nil {
-		return backend.Record{}, classify(ctx, opLoad, err)
+		return backend.Record{}, err
 	}
 	switch r := res.(type) {
 	case int64:
@@ -259,19 +434,25 @@ func (s *Store) Load(ctx context.Context, key string) (backend.Record, error) {
 		if !ok {
 			break
 		}
-		if len(val) < versionLen {
-			return backend.Record{}, fmt.Errorf("redisstore: load: %w: a %d-byte value", errMalformed, len(val))
-		}
-		rec := backend.Record{
-			Data:    []byte(val[versionLen:]),
-			Version: parseVersion(val),
-		}
-		if pttl > 0 {
-			rec.TTL = time.Duration(pttl) * time.Millisecond
-		}
-		return rec, nil
+		return record(val, time.Duration(pttl)*time.Millisecond)
 	}
 	return backend.Record{}, fmt.Errorf("redisstore: load: unexpected script reply %T", res)
+}
+
+// record decodes a stored value val with the remaining time to live ttl
+// (not positive: none).
+func record(val string, ttl time.Duration) (backend.Record, error) {
+	if len(val) < versionLen {
+		return backend.Record{}, fmt.Errorf("redisstore: load: %w: a %d-byte value", errMalformed, len(val))
+	}
+	rec := backend.Record{
+		Data:    []byte(val[versionLen:]),
+		Version: parseVersion(val),
+	}
+	if ttl > 0 {
+		rec.TTL = ttl
+	}
+	return rec, nil
 }
 
 // Create stores data under key, to expire after ttl, unless a live record
@@ -289,10 +470,21 @@ func (s *Store) Create(ctx context.Context, key string, data []byte, ttl time.Du
 	val := make([]byte, versionLen+len(data))
 	binary.BigEndian.PutUint64(val, v)
 	copy(val[versionLen:], data)
-	ok, err := s.client.SetNX(ctx, s.prefix+key, val, time.Duration(ms)*time.Millisecond).Result()
+	k := s.prefix + key
+	var ok bool
+	err = s.bounded(ctx, opCreate, func(ctx context.Context) (err error) {
+		ok, err = s.client.SetNX(ctx, k, val, time.Duration(ms)*time.Millisecond).Result()
+		if err != nil || ok {
+			return err
+		}
+		// SET NX declined. If the value there is this very create,
+		// applied by an attempt whose reply was lost, it is ours.
+		ok, err = s.owns.Run(ctx, s.client, s.keys(k), val[:versionLen]).Bool()
+		return err
+	})
 	switch {
 	case err != nil:
-		return 0, classify(ctx, opCreate, err)
+		return 0, err
 	case !ok:
 		return 0, backend.ErrExists
 	}
@@ -319,10 +511,16 @@ func (s *Store) Update(ctx context.Context, key string, version uint64, data []b
 	binary.BigEndian.PutUint64(buf, version)
 	binary.BigEndian.PutUint64(buf[versionLen:], v)
 	copy(buf[2*versionLen:], data)
-	res, err := s.update.Run(ctx, s.client, []string{s.prefix + key},
-		buf[:versionLen], buf[versionLen:], ms).Int64()
+	histMs, _ := millis(opUpdate, max(historyTTL, s.timeout))
+	histMs = min(histMs, ms)
+	var res int64
+	err = s.bounded(ctx, opUpdate, func(ctx context.Context) (err error) {
+		res, err = s.update.Run(ctx, s.client, s.keys(s.prefix+key),
+			buf[:versionLen], buf[versionLen:], ms, histMs).Int64()
+		return err
+	})
 	if err != nil {
-		return 0, classify(ctx, opUpdate, err)
+		return 0, err
 	}
 	switch res {
 	case 1:
@@ -345,10 +543,14 @@ func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error 
 	if err != nil {
 		return err
 	}
-	ok, err := s.client.PExpire(ctx, s.prefix+key, time.Duration(ms)*time.Millisecond).Result()
+	var ok bool
+	err = s.bounded(ctx, opTouch, func(ctx context.Context) (err error) {
+		ok, err = s.client.PExpire(ctx, s.prefix+key, time.Duration(ms)*time.Millisecond).Result()
+		return err
+	})
 	switch {
 	case err != nil:
-		return classify(ctx, opTouch, err)
+		return err
 	case !ok:
 		return backend.ErrNotFound
 	}
@@ -361,10 +563,91 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := check(ctx, opDelete, key); err != nil {
 		return err
 	}
-	if err := s.client.Unlink(ctx, s.prefix+key).Err(); err != nil {
-		return classify(ctx, opDelete, err)
+	return s.bounded(ctx, opDelete, func(ctx context.Context) error {
+		return s.client.Unlink(ctx, s.keys(s.prefix+key)...).Err()
+	})
+}
+
+// keys returns the record key k and, unless k contains a brace, the key
+// of its history: "{" + k + "}" + historySuffix, whose Cluster hash tag
+// is k itself, so that both keys are in k's hash slot. A key with a brace
+// may have a hash tag of its own, or a brace that no tag can carry; it
+// gets no history (the manager's keys never contain one).
+func (s *Store) keys(k string) []string {
+	if strings.ContainsAny(k, "{}") {
+		return []string{k}
 	}
-	return nil
+	return []string{k, "{" + k + "}" + historySuffix}
+}
+
+// bounded runs fn, which sends one or more commands through the client,
+// and returns its error classified, or returns at once when s.timeout has
+// passed or ctx has ended, whichever comes first: with ctx's error if ctx
+// ended, else with an error wrapping backend.ErrUnavailable.
+//
+// A *redis.Client or *redis.ClusterClient created with
+// ContextTimeoutEnabled applies a context's deadline to its sockets, dials
+// and waits for a pooled connection, and sends no retry once the context
+// has ended: fn then runs in the caller's goroutine with a context bounded
+// by s.timeout.
+//
+// Otherwise a command in flight waits for the client's ReadTimeout (3 s by
+// default), and go-redis retries it up to MaxRetries times, whatever the
+// context says. So fn runs in a goroutine of its own, which the call stops
+// waiting for at the bound, cancelling fn's context. The goroutine
+// finishes by itself: when the reply comes, when the ReadTimeout or
+// WriteTimeout of the command in flight expires (go-redis checks the
+// context before every retry, so none follows), or when the client is
+// closed. Until then it holds one pooled connection.
+func (s *Store) bounded(ctx context.Context, op string, fn func(context.Context) error) error {
+	if s.deadlines {
+		cctx, cancel := context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+		err := fn(cctx)
+		if err != nil && cctx.Err() != nil && ctxErr(ctx) == nil {
+			return fmt.Errorf("redisstore: %s: %w: no reply within %v (%v)", op, backend.ErrUnavailable, s.timeout, err)
+		}
+		return classifyNil(ctx, op, err)
+	}
+	// The client ignores deadlines: a cancellable context (cheaper than
+	// one with a deadline) stops go-redis's retries and its waits for a
+	// pooled connection once the call is over, and a pooled timer bounds
+	// the wait here.
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := donePool.Get().(chan error)
+	go func() { done <- fn(cctx) }()
+	t := timerPool.Get().(*time.Timer)
+	t.Reset(s.timeout)
+	var (
+		err      error
+		returned bool
+	)
+	select {
+	case err = <-done:
+		returned = true
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	if !returned {
+		select {
+		case err = <-done: // fn returned just in time
+			returned = true
+		default:
+		}
+	}
+	t.Stop() // since Go 1.23, no stale tick survives Stop
+	timerPool.Put(t)
+	if returned {
+		donePool.Put(done)
+		return classifyNil(ctx, op, err)
+	}
+	// fn's goroutine goes on and sends to done, which is buffered and
+	// not reused.
+	if cerr := ctxErr(ctx); cerr != nil {
+		return fmt.Errorf("redisstore: %s: %w", op, cerr)
+	}
+	return fmt.Errorf("redisstore: %s: %w: no reply within %v", op, backend.ErrUnavailable, s.timeout)
 }
 
 // newVersion returns a random version that is neither zero nor prev.
@@ -412,6 +695,26 @@ func millis(op string, ttl time.Duration) (int64, error) {
 		ms++
 	}
 	return ms, nil
+}
+
+// donePool holds the channels, buffered for one error, through which a
+// call's goroutine reports to bounded; a channel goes back only when
+// drained.
+var donePool = sync.Pool{New: func() any { return make(chan error, 1) }}
+
+// timerPool holds the stopped timers with which bounded waits.
+var timerPool = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
+
+// classifyNil is classify that maps a nil error to nil.
+func classifyNil(ctx context.Context, op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return classify(ctx, op, err)
 }
 
 // classify turns an error from go-redis into the error a method returns;

@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"net"
 	"slices"
@@ -110,6 +111,99 @@ func TestLayout(t *testing.T) {
 	}
 	if ttl := mr.TTL("sess:k"); ttl != time.Millisecond {
 		t.Errorf("TTL after Touch(1ns) = %v, want 1ms", ttl)
+	}
+
+	// An Update leaves the record in the same layout (what builds before
+	// the write history read and write), and keeps the version it replaced
+	// in the history key, in the record's slot, with the record's TTL.
+	v2, err := s.Update(ctx, "k", v, []byte("more"), 90*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keys := mr.Keys(); !slices.Equal(keys, []string{"sess:k", "{sess:k}:w"}) {
+		t.Fatalf("keys after Update = %q, want [sess:k {sess:k}:w]", keys)
+	}
+	if raw, _ := mr.Get("sess:k"); raw != string(binary.BigEndian.AppendUint64(nil, v2))+"more" {
+		t.Errorf("stored value after Update = %q, want version %d + %q", raw, v2, "more")
+	}
+	if hist, _ := mr.Get("{sess:k}:w"); hist != string(want[:]) {
+		t.Errorf("history = %q, want the replaced version %q", hist, want)
+	}
+	if ttl := mr.TTL("sess:k"); ttl != 90*time.Second {
+		t.Errorf("TTL after Update = %v, want 90s", ttl)
+	}
+	if ttl := mr.TTL("{sess:k}:w"); ttl != time.Minute {
+		t.Errorf("history TTL = %v, want 1m (a minute after the write, shorter than the record's)", ttl)
+	}
+	v3, err := s.Update(ctx, "k", v2, []byte("again"), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hist, _ := mr.Get("{sess:k}:w"); hist != string(binary.BigEndian.AppendUint64(nil, v2))+string(want[:]) {
+		t.Errorf("history = %q, want the replaced versions newest first", hist)
+	}
+	// A record with a shorter time to live gives its history that one.
+	if _, err := s.Update(ctx, "k", v3, []byte("short"), 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := mr.TTL("{sess:k}:w"); ttl != 10*time.Second {
+		t.Errorf("history TTL = %v, want 10s (the record's)", ttl)
+	}
+
+	// A store whose calls may take longer than the history's minute
+	// keeps the history for as long as its timeout.
+	slow := redisstore.New(c, redisstore.WithPrefix("sess:"), redisstore.WithTimeout(2*time.Minute))
+	rec, err := slow.Load(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := slow.Update(ctx, "k", rec.Version, []byte("slow"), 5*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := mr.TTL("{sess:k}:w"); ttl != 2*time.Minute {
+		t.Errorf("history TTL = %v, want 2m (the store's timeout)", ttl)
+	}
+
+	// Delete removes both keys.
+	if err := s.Delete(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if keys := mr.Keys(); len(keys) != 0 {
+		t.Errorf("keys after Delete = %q, want none", keys)
+	}
+}
+
+// TestPreviousLayout: records and writes of builds without the write
+// history (a rolling deploy) mix with this build's. A record with no
+// history key reads and updates; a write by such a build (record only)
+// keeps the version compare-and-set working.
+func TestPreviousLayout(t *testing.T) {
+	mr, c := newMiniredis(t)
+	s := redisstore.New(c)
+	ctx := context.Background()
+	old := func(v uint64, data string) {
+		t.Helper()
+		if err := mr.Set("s:k", string(binary.BigEndian.AppendUint64(nil, v))+data); err != nil {
+			t.Fatal(err)
+		}
+		mr.SetTTL("s:k", time.Minute)
+	}
+	old(41, "old")
+	rec, err := s.Load(ctx, "k")
+	if err != nil || rec.Version != 41 || string(rec.Data) != "old" {
+		t.Fatalf("Load of a previous-layout record: got (%q, %d, %v)", rec.Data, rec.Version, err)
+	}
+	v, err := s.Update(ctx, "k", 41, []byte("new"), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The previous build writes over it, as it did (no history).
+	old(42, "old again")
+	if _, err := s.Update(ctx, "k", v, []byte("stale"), time.Minute); !errors.Is(err, backend.ErrConflict) {
+		t.Errorf("Update with the version the previous build replaced: got %v, want ErrConflict", err)
+	}
+	if _, err := s.Update(ctx, "k", 42, []byte("newest"), time.Minute); err != nil {
+		t.Errorf("Update of the previous build's write: %v", err)
 	}
 }
 
@@ -252,8 +346,8 @@ func TestRoundTrips(t *testing.T) {
 	}
 	rt.take()
 
-	// The first EVALSHA of each script on a server gets NOSCRIPT and
-	// costs an extra EVAL, once.
+	// A load is one pipeline (GET, PTTL). The first EVALSHA of the update
+	// script on a server gets NOSCRIPT and costs an extra EVAL, once.
 	w := a.do("POST", "/new", "")
 	cookie := sessionCookie(w)
 	if cookie == "" {
@@ -261,21 +355,21 @@ func TestRoundTrips(t *testing.T) {
 	}
 	expect("first session", w.Code, 1, "set")
 	w = a.do("GET", "/read", cookie)
-	expect("first read", w.Code, 2, "evalsha", "eval")
+	expect("first read", w.Code, 1, "pipeline(get,pttl)")
 	w = a.do("POST", "/inc", cookie)
-	expect("first modifying request", w.Code, 3, "evalsha", "evalsha", "eval")
+	expect("first modifying request", w.Code, 3, "pipeline(get,pttl)", "evalsha", "eval")
 
 	w = a.do("GET", "/none", cookie)
 	expect("unused session", w.Code, 0)
 
 	w = a.do("GET", "/read", cookie)
-	expect("read-only request", w.Code, 1, "evalsha")
+	expect("read-only request", w.Code, 1, "pipeline(get,pttl)")
 	if got := w.Body.String(); got != "true 2" {
 		t.Errorf("read: body %q, want %q", got, "true 2")
 	}
 
 	w = a.do("POST", "/inc", cookie)
-	expect("modifying request", w.Code, 2, "evalsha", "evalsha")
+	expect("modifying request", w.Code, 2, "pipeline(get,pttl)", "evalsha")
 
 	w = a.do("POST", "/new", "")
 	expect("new session", w.Code, 1, "set")
@@ -284,14 +378,14 @@ func TestRoundTrips(t *testing.T) {
 	// read then pays one PEXPIRE, and the next one does not.
 	mr.FastForward(idle/10 + time.Second)
 	w = a.do("GET", "/read", cookie)
-	expect("read-only request with a touch due", w.Code, 2, "evalsha", "pexpire")
+	expect("read-only request with a touch due", w.Code, 2, "pipeline(get,pttl)", "pexpire")
 	w = a.do("GET", "/read", cookie)
-	expect("read-only request after the touch", w.Code, 1, "evalsha")
+	expect("read-only request after the touch", w.Code, 1, "pipeline(get,pttl)")
 
 	w = a.do("POST", "/renew", cookie)
 	// RenewID: load, create the new record, replace the old one with a
 	// tombstone (compare-and-set).
-	expect("RenewID", w.Code, 3, "evalsha", "set", "evalsha")
+	expect("RenewID", w.Code, 3, "pipeline(get,pttl)", "set", "evalsha")
 	renewed := sessionCookie(w)
 	if renewed == "" || renewed == cookie {
 		t.Fatalf("RenewID set cookie %q", renewed)
