@@ -45,6 +45,7 @@ func redisClient(b *testing.B) (*redis.Client, *roundTrips) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	opts.ContextTimeoutEnabled = true // as the README recommends
 	client := redis.NewClient(opts)
 	b.Cleanup(func() { _ = client.Close() })
 	if err := client.Ping(context.Background()).Err(); err != nil {

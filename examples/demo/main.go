@@ -253,6 +253,9 @@ func openRedis(rawURL string, log *slog.Logger) (backend.Store, func() error, er
 	if err != nil {
 		return nil, nil, fmt.Errorf("-redis-url: %w", err)
 	}
+	// Socket deadlines follow the request's context: redisstore then bounds
+	// each call without a goroutine of its own.
+	opts.ContextTimeoutEnabled = true
 	client := redis.NewClient(opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
