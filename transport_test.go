@@ -199,3 +199,49 @@ func TestParseTransport(t *testing.T) {
 		t.Error("New accepted an unknown transport")
 	}
 }
+
+// FuzzBearerHeader sends arbitrary Authorization headers to a header-mode
+// manager whose store holds one session the fuzzer cannot name: whatever
+// the header, the handler sees no session, nothing panics, the response is
+// never a 5xx, and no token or cookie is sent back for a read.
+func FuzzBearerHeader(f *testing.F) {
+	for _, seed := range []string{
+		"", "Bearer", "Bearer ", "bearer " + strings.Repeat("A", 43), "Bearer  " + strings.Repeat("_", 43),
+		"Basic dXNlcjpwYXNz", "Bearer \x00\xff", "Bearer " + strings.Repeat("A", 44), "Bearer new",
+	} {
+		f.Add(seed)
+	}
+	store := memstore.New()
+	f.Cleanup(func() { _ = store.Close() })
+	mgr, err := session.New[UserSession](store, session.Config{Transport: session.TransportHeader, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		f.Fatal(err)
+	}
+	login := httptest.NewRecorder()
+	mgr.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = mgr.From(r).Set(UserSession{UserID: "ada"})
+	})).ServeHTTP(login, httptest.NewRequest("POST", "/", nil))
+	known := login.Header().Get(session.TokenHeader)
+	if len(known) != 43 {
+		f.Fatalf("login token %q", known)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		if strings.Contains(header, known) {
+			t.Skip("the fuzzer found the live token in the corpus")
+		}
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header["Authorization"] = []string{header}
+		rec := httptest.NewRecorder()
+		mgr.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, ok, err := mgr.From(r).Get(); ok || err != nil {
+				t.Errorf("Authorization %q: Get = ok %v, err %v", header, ok, err)
+			}
+		})).ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Errorf("Authorization %q: status %d", header, rec.Code)
+		}
+		if v := rec.Header().Get(session.TokenHeader); v != "" || rec.Header().Get("Set-Cookie") != "" {
+			t.Errorf("Authorization %q: a read sent token %q, cookie %q", header, v, rec.Header().Get("Set-Cookie"))
+		}
+	})
+}
