@@ -32,12 +32,32 @@ func (m *Manager[T]) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		s := &Session[T]{m: m}
-		r = r.WithContext(context.WithValue(r.Context(), m, s))
+		s.ctx = sessionContext[T]{Context: r.Context(), s: s}
+		r = r.WithContext(&s.ctx)
 		s.req = r
 		s.rw = responseWriter[T]{w: w, s: s}
 		next.ServeHTTP(&s.rw, r)
 		s.rw.commit()
 	})
+}
+
+// sessionContext is the context the middleware gives the request: its
+// parent, plus the session under the key m (the Manager), as
+// context.WithValue would. It lives inside Session to save an allocation
+// per request; cancellation, deadlines and other values come from the
+// parent, so context.WithCancel and friends still find the parent's.
+type sessionContext[T any] struct {
+	context.Context
+	s *Session[T]
+}
+
+// Value returns the session for the key s.m, and asks the parent for
+// every other key.
+func (c *sessionContext[T]) Value(key any) any {
+	if key == any(c.s.m) {
+		return c.s
+	}
+	return c.Context.Value(key)
 }
 
 // responseWriter commits the session before the response header goes out.

@@ -2,6 +2,7 @@ package session_test
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -179,5 +180,50 @@ func TestSetCookieVisibleToBrowserClient(t *testing.T) {
 		if len(body) != want {
 			t.Errorf("visit %d: body %q", want, body)
 		}
+	}
+}
+
+type ctxKey struct{}
+
+// TestRequestContextKeepsParentValuesAndCancellation checks the context
+// the middleware attaches: values and cancellation of the parent come
+// through, also into contexts derived from it.
+func TestRequestContextKeepsParentValuesAndCancellation(t *testing.T) {
+	h := newHarness(t, session.Config{})
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), ctxKey{}, "v"))
+	req := httptest.NewRequest(http.MethodGet, "/", nil).WithContext(parent)
+	var derived context.Context
+	h.mgr.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Context().Value(ctxKey{}) != "v" {
+			t.Error("the parent's value is lost")
+		}
+		if _, _, err := h.mgr.From(r).Get(); err != nil {
+			t.Errorf("no session: %v", err)
+		}
+		var stop context.CancelFunc
+		derived, stop = context.WithTimeout(r.Context(), time.Hour)
+		t.Cleanup(stop)
+		cancel()
+	})).ServeHTTP(httptest.NewRecorder(), req)
+	select {
+	case <-derived.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("cancelling the request's parent context did not reach a context derived in the handler")
+	}
+}
+
+// TestUnusedSessionAllocations bounds what the middleware costs a request
+// that never touches the session: the Session (holding the request's
+// context) and the request copy WithContext makes.
+func TestUnusedSessionAllocations(t *testing.T) {
+	h := newHarness(t, session.Config{})
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	mw := h.mgr.Middleware(next)
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	w := &benchWriter{h: make(http.Header)}
+	bare := testing.AllocsPerRun(100, func() { next.ServeHTTP(w, req) })
+	with := testing.AllocsPerRun(100, func() { mw.ServeHTTP(w, req) })
+	if with-bare > 2 {
+		t.Errorf("the middleware costs %v allocations per unused session, want at most 2", with-bare)
 	}
 }

@@ -29,6 +29,7 @@ type Session[T any] struct {
 	m   *Manager[T]
 	req *http.Request
 	rw  responseWriter[T]
+	ctx sessionContext[T]
 
 	mu       sync.Mutex
 	busy     atomic.Bool // a function given to Update is running
