@@ -281,8 +281,10 @@ const (
 )
 
 var (
-	errEmptyKey  = errors.New("redisstore: empty key")
-	errMalformed = errors.New("not a record written by redisstore")
+	errEmptyKey = errors.New("redisstore: empty key")
+	// errMalformed is a value too short to be a record: not something the
+	// store wrote, so the manager treats it as no session.
+	errMalformed = fmt.Errorf("not a record written by redisstore: %w", backend.ErrCorrupt)
 )
 
 // Option configures a Store created by New.
@@ -732,6 +734,11 @@ func classify(ctx context.Context, op string, err error) error {
 		// The server answered: its verdict stands whatever ctx says.
 		if unavailableReply(reply.Error()) {
 			return fmt.Errorf("redisstore: %s: %w: %w", op, backend.ErrUnavailable, err)
+		}
+		if op == opLoad && strings.HasPrefix(reply.Error(), "WRONGTYPE ") {
+			// A key of another type under a session's name is not a
+			// record: no session, rather than a 503 on every request.
+			return fmt.Errorf("redisstore: %s: %w: %w", op, backend.ErrCorrupt, err)
 		}
 		return fmt.Errorf("redisstore: %s: %w", op, err)
 	}

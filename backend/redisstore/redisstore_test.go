@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -215,13 +218,13 @@ func TestForeignValues(t *testing.T) {
 	ctx := context.Background()
 	sentinels := []error{backend.ErrNotFound, backend.ErrExists, backend.ErrConflict, backend.ErrUnavailable}
 
-	// Too short to hold a version: an error, never a record or "missing".
+	// Too short to hold a version: corrupt, never a record or "missing".
 	if err := mr.Set("s:short", "abc"); err != nil {
 		t.Fatal(err)
 	}
 	_, err := s.Load(ctx, "short")
-	if err == nil {
-		t.Fatal("Load of a 3-byte value: no error")
+	if !errors.Is(err, backend.ErrCorrupt) {
+		t.Fatalf("Load of a 3-byte value: %v, want ErrCorrupt", err)
 	}
 	for _, sentinel := range sentinels {
 		if errors.Is(err, sentinel) {
@@ -229,11 +232,11 @@ func TestForeignValues(t *testing.T) {
 		}
 	}
 
-	// Wrong type: the server's WRONGTYPE, which is not "unavailable".
+	// Wrong type: the server's WRONGTYPE, corrupt, not "unavailable".
 	mr.HSet("s:hash", "f", "v")
 	_, err = s.Load(ctx, "hash")
-	if err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
-		t.Errorf("Load of a hash: got %v, want WRONGTYPE", err)
+	if !errors.Is(err, backend.ErrCorrupt) || !strings.Contains(err.Error(), "WRONGTYPE") {
+		t.Errorf("Load of a hash: got %v, want ErrCorrupt with WRONGTYPE", err)
 	}
 	for _, sentinel := range sentinels {
 		if errors.Is(err, sentinel) {
@@ -606,5 +609,53 @@ func TestConnectionRefused(t *testing.T) {
 	}
 	if elapsed := time.Since(start); elapsed > 2*time.Second {
 		t.Errorf("five refused connections took %v", elapsed)
+	}
+}
+
+// TestForeignValueUnderASessionIsNoSession plants, under a visitor's
+// session key, a value redisstore never writes (too short, or a hash):
+// the visitor has no session rather than a 503 on every request, and can
+// log in again.
+func TestForeignValueUnderASessionIsNoSession(t *testing.T) {
+	mr, c := newMiniredis(t)
+	mgr, err := session.New[string](redisstore.New(c), session.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve := func(cookie string, h func(s *session.Session[string])) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", "/", nil)
+		if cookie != "" {
+			req.Header.Set("Cookie", cookie)
+		}
+		rec := httptest.NewRecorder()
+		mgr.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h(mgr.From(r)) })).ServeHTTP(rec, req)
+		return rec
+	}
+	for _, plant := range []func(key string){
+		func(key string) { _ = mr.Set(key, "abc") },
+		func(key string) { mr.HSet(key, "f", "v") },
+	} {
+		login := serve("", func(s *session.Session[string]) { _ = s.Set("ada") })
+		cookie := strings.Split(login.Header().Get("Set-Cookie"), ";")[0]
+		keys := mr.Keys()
+		if len(keys) == 0 {
+			t.Fatal("no key stored")
+		}
+		for _, k := range keys {
+			mr.Del(k)
+			plant(k)
+		}
+		rec := serve(cookie, func(s *session.Session[string]) {
+			if v, ok, err := s.Get(); ok || err != nil {
+				t.Errorf("a foreign value reads as %q, %v, %v; want no session", v, ok, err)
+			}
+			if err := s.Set("ada again"); err != nil {
+				t.Errorf("login over a foreign value: %v", err)
+			}
+		})
+		if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Set-Cookie"), "session=") {
+			t.Errorf("login over a foreign value: %d, Set-Cookie %q", rec.Code, rec.Header().Get("Set-Cookie"))
+		}
+		mr.FlushAll()
 	}
 }
