@@ -142,8 +142,8 @@ type Store interface {
 // server stores, with the timestamps inside the sealed record.
 //
 // A Sealer only protects records; it knows nothing of their framing. Both
-// methods must be safe for concurrent use, and neither may keep a
-// reference to its arguments.
+// methods must be safe for concurrent use, and neither may modify its
+// arguments or keep a reference to them.
 type Sealer interface {
 	// Seal encrypts and authenticates record for the cookie called name,
 	// and returns the cookie's value. A cookie that would not fit in a
