@@ -209,6 +209,11 @@ func (s *Session[T]) Update(fn func(*T) error) error {
 // renewed one in the browser), and fails to change anything with ErrGone.
 // If the store fails before the renewal is complete, the old session is
 // left as it was and the commit fails (503).
+//
+// With a client-side store (backend.Sealer) the session has no ID: RenewID
+// seals the data into a new cookie value with a new lifetime, but the old
+// value cannot be retired and stays valid until its own deadlines (see
+// backend/cookiestore).
 func (s *Session[T]) RenewID() error {
 	if err := s.enter(); err != nil {
 		return err
@@ -226,7 +231,9 @@ func (s *Session[T]) RenewID() error {
 // Destroy ends the session: at commit its record is deleted from the
 // store and the cookie is cleared. Data set after Destroy in the same
 // request starts a new session with a new ID. Destroy does not need to
-// read the session, so it works even when the store cannot be read.
+// read the session, so it works even when the store cannot be read. With
+// a client-side store (backend.Sealer) there is no record to delete: the
+// cookie is cleared, and a copy of it stays valid until its own deadlines.
 func (s *Session[T]) Destroy() error {
 	if err := s.enter(); err != nil {
 		return err
