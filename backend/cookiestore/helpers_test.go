@@ -2,6 +2,7 @@ package cookiestore_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -126,6 +127,20 @@ func (a *app) routes() http.Handler {
 		if err := a.mgr.From(r).Destroy(); err != nil {
 			fail(w, err)
 		}
+	})
+	mux.HandleFunc("POST /flash", func(w http.ResponseWriter, r *http.Request) {
+		if err := a.mgr.From(r).AddFlash(session.Flash{Level: session.FlashInfo, Text: r.FormValue("text")}); err != nil {
+			fail(w, err)
+		}
+	})
+	mux.HandleFunc("GET /flashes", func(w http.ResponseWriter, r *http.Request) {
+		fs, err := a.mgr.From(r).Flashes()
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		_, ok, _ := a.mgr.From(r).Get()
+		json.NewEncoder(w).Encode(map[string]any{"flashes": fs, "session": ok})
 	})
 	return mux
 }
