@@ -16,7 +16,9 @@
 // at most about once every IdleTimeout/10, so most reads send no
 // Set-Cookie. A cookie that does not open (tampered, truncated, forged,
 // renamed, sealed with a key that was dropped) or that has expired is no
-// session, never an error.
+// session, never an error. Flash messages are sealed beside the data. With
+// Config.Transport set to carry sessions in a header, the sealed value is
+// the bearer token, still bound to the cookie name.
 //
 // # Cryptography
 //
@@ -49,7 +51,7 @@
 // *SizeError, which wraps backend.ErrTooLarge and states the size: the
 // ErrorHandler answers it (500 by default), and the cookie is never
 // truncated or silently dropped. Sealing roughly multiplies the record by
-// 16/9 (two rounds of base64 around the ciphertext) and adds about 110
+// 16/9 (two rounds of base64 around the ciphertext) and adds about 90
 // bytes, so with the cookie name "session" an encoded session of up to
 // about 2,200 bytes fits: measured for a struct holding one string, 2,206
 // bytes of string with msgpack (the default), 2,207 with json and 2,182
@@ -65,8 +67,9 @@
 //   - No revocation. Destroy clears the cookie in the visitor's browser, and
 //     RenewID gives them a new value, but a copy of an older cookie (stolen,
 //     or replayed by the visitor) stays valid until its own idle or
-//     absolute deadline. Keep IdleTimeout and Lifetime short, and rotate the
-//     keys to end every session at once.
+//     absolute deadline. The same holds for flashes: a replayed older
+//     cookie shows them again. Keep IdleTimeout and Lifetime short, and
+//     rotate the keys to end every session at once.
 //   - Last writer wins. Concurrent requests of one visitor that change the
 //     session do not see each other's changes: the cookie of the response
 //     the browser processes last wins, and Update functions are never
