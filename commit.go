@@ -47,6 +47,9 @@ func (s *Session[T]) commit(h http.Header) error {
 			s.intent = keep
 		}
 	}
+	if s.m.sealer != nil {
+		return s.commitSealed(ctx, h)
+	}
 	var err error
 	switch s.intent {
 	case keep:
@@ -420,8 +423,8 @@ func (s *Session[T]) destroy(ctx context.Context) error {
 // response. The load's clock reading is close enough to decide, and saves
 // reading the clock on the read-only path.
 func (s *Session[T]) touchIfDue(ctx context.Context) {
-	want := s.ttlFor(s.loadedAt, s.dead)
-	if want-s.ttl < s.m.touchAfter {
+	want, due := s.touchDue()
+	if !due {
 		return
 	}
 	err := s.m.store.Touch(ctx, s.key, want)
@@ -429,6 +432,116 @@ func (s *Session[T]) touchIfDue(ctx context.Context) {
 		s.m.log.WarnContext(ctx, "session touch failed",
 			slog.String("key", logKey(s.key)), slog.Any("error", err))
 	}
+}
+
+// touchDue returns the time to live a touch would give the loaded
+// session, and whether enough of its idle timeout has passed to give it.
+func (s *Session[T]) touchDue() (time.Duration, bool) {
+	want := s.ttlFor(s.loadedAt, s.dead)
+	return want, want-s.ttl >= s.m.touchAfter
+}
+
+// commitSealed commits a client-side session (see backend.Sealer). The
+// record lives in the cookie, so every change, renewal and idle-timeout
+// extension is a new cookie value, and a logout clears the cookie. There
+// is no store to compare-and-set against: of two concurrent requests that
+// change the session, the one whose response the browser gets last wins.
+func (s *Session[T]) commitSealed(ctx context.Context, h http.Header) error {
+	now := s.m.now()
+	var err error
+	switch s.intent {
+	case keep:
+		if s.found == foundLive {
+			s.reissueIfDue(ctx, now)
+		}
+	case write:
+		if s.found == foundLive {
+			err = s.reseal(now)
+		} else {
+			err = s.sealNew(ctx, now, EventCreated)
+		}
+	case renew:
+		if !now.Before(s.dead) {
+			return fmt.Errorf("session: commit: session reached its lifetime: %w: %w", ErrGone, backend.ErrNotFound)
+		}
+		err = s.sealNew(ctx, now, EventRenewed)
+	case destroy:
+		if s.found == foundLive {
+			s.m.event(ctx, slog.LevelInfo, EventDestroyed, "")
+		}
+		if s.has || len(s.flashes) > 0 {
+			err = s.sealNew(ctx, now, EventCreated)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	s.m.vary(h)
+	switch {
+	case s.token != "":
+		s.sendID(h, s.token)
+	case s.intent == destroy,
+		s.hadCookie && s.found == foundNothing:
+		s.dropID(h)
+	}
+	return nil
+}
+
+// reissueIfDue seals an unchanged client-side session again when it was
+// opened with an old key or enough of its idle timeout has passed: the
+// new cookie carries a later idle deadline and the current key. A failure
+// costs at most some idle time, and the old cookie stays as it was, so it
+// is logged rather than failing the response.
+func (s *Session[T]) reissueIfDue(ctx context.Context, now time.Time) {
+	if _, due := s.touchDue(); !due && !s.stale {
+		return
+	}
+	if err := s.reseal(now); err != nil {
+		s.m.log.WarnContext(ctx, "session cookie re-issue failed; the current cookie stays until its idle deadline",
+			slog.Any("error", err))
+	}
+}
+
+// reseal seals the session's data into a new cookie value, keeping its
+// creation time and absolute deadline.
+func (s *Session[T]) reseal(now time.Time) error {
+	if !now.Before(s.dead) {
+		return fmt.Errorf("session: commit: session reached its lifetime: %w: %w", ErrGone, backend.ErrNotFound)
+	}
+	return s.seal(s.created, s.dead, now)
+}
+
+// sealNew seals the session's data into a new cookie value, as a session
+// whose lifetime starts now, and logs ev.
+func (s *Session[T]) sealNew(ctx context.Context, now time.Time, ev string) error {
+	if err := s.seal(now, now.Add(s.m.lifetime), now); err != nil {
+		return err
+	}
+	s.m.event(ctx, slog.LevelInfo, ev, "")
+	return nil
+}
+
+// seal frames the data and flashes with the given creation time and
+// absolute deadline and an idle deadline counted from now, and seals it
+// into the value to send. The value is sealed for the cookie's name, also
+// when it travels in a header (Config.Transport).
+func (s *Session[T]) seal(created, dead, now time.Time) error {
+	p, err := s.payload()
+	if err != nil {
+		return err
+	}
+	e := s.envelope(created, dead, p)
+	e.Idle = now.Add(s.ttlFor(now, dead))
+	rec, err := s.record(e)
+	if err != nil {
+		return err
+	}
+	v, err := s.m.sealer.Seal(s.m.cookie.Name, rec)
+	if err != nil {
+		return fmt.Errorf("session: commit: %w", err)
+	}
+	s.found, s.created, s.dead, s.token = foundLive, created, dead, v
+	return nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

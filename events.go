@@ -9,7 +9,11 @@ import (
 // of these messages, which are stable: filter and alert on them. Every
 // event carries the attribute "key", the first 12 characters of the
 // session's store key (itself a SHA-256 hash of the ID): enough to follow
-// one session through the logs, never the ID a cookie carries.
+// one session through the logs, never the ID a cookie carries. With a
+// client-side store (backend.Sealer) there is no ID and no key, and "key"
+// is empty; EventUnknownID then reports a cookie that did not open, with
+// the attribute "reason", and EventExpired one past its idle timeout or
+// absolute lifetime.
 const (
 	// EventCreated: a new session was stored (Info).
 	EventCreated = "session created"

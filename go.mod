@@ -4,6 +4,7 @@ go 1.25
 
 require (
 	github.com/alicebob/miniredis/v2 v2.40.0
+	github.com/gorilla/securecookie v1.1.2
 	github.com/jackc/pgx/v5 v5.7.5
 	github.com/redis/go-redis/v9 v9.22.0
 	github.com/vmihailenco/msgpack/v5 v5.4.1

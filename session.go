@@ -40,6 +40,7 @@ type Session[T any] struct {
 	hadCookie bool   // the request carried an ID on the carrier it uses (a cookie of our name, or a bearer token)
 	viaHeader bool   // IDs go back in TokenHeader, not in the cookie
 	key       string // store key of the cookie's ID, if well-formed; then of the session's current ID
+	sealed    string // the sealed session the request carried, with a client-side store (Manager.sealer)
 
 	// What the store holds under key, as loaded (and as written since).
 	loaded     bool
@@ -51,6 +52,7 @@ type Session[T any] struct {
 	created    time.Time
 	dead       time.Time // absolute deadline
 	ext        []byte    // envelope extensions this build does not know, written back
+	stale      bool      // a client-side cookie opened with an old key: seal it again
 
 	// The session data as this request sees it.
 	value    T
@@ -208,6 +210,11 @@ func (s *Session[T]) Update(fn func(*T) error) error {
 // renewed one in the browser), and fails to change anything with ErrGone.
 // If the store fails before the renewal is complete, the old session is
 // left as it was and the commit fails (503).
+//
+// With a client-side store (backend.Sealer) the session has no ID: RenewID
+// seals the data into a new cookie value with a new lifetime, but the old
+// value cannot be retired and stays valid until its own deadlines (see
+// backend/cookiestore).
 func (s *Session[T]) RenewID() error {
 	if err := s.enter(); err != nil {
 		return err
@@ -225,7 +232,9 @@ func (s *Session[T]) RenewID() error {
 // Destroy ends the session: at commit its record is deleted from the
 // store and the cookie is cleared. Data set after Destroy in the same
 // request starts a new session with a new ID. Destroy does not need to
-// read the session, so it works even when the store cannot be read.
+// read the session, so it works even when the store cannot be read. With
+// a client-side store (backend.Sealer) there is no record to delete: the
+// cookie is cleared, and a copy of it stays valid until its own deadlines.
 func (s *Session[T]) Destroy() error {
 	if err := s.enter(); err != nil {
 		return err
@@ -365,16 +374,25 @@ func (s *Session[T]) parse() {
 		return
 	}
 	s.parsed = true
+	// A client-side store's value is for its Sealer to judge.
+	valid := token.Valid
+	if s.m.sealer != nil {
+		valid = nonEmpty
+	}
 	var tok string
 	if s.m.usesCookie() {
-		tok, s.hadCookie = readCookie(s.req.Header, s.m.cookie.Name, token.Valid)
+		tok, s.hadCookie = readCookie(s.req.Header, s.m.cookie.Name, valid)
 	}
 	if tok == "" && s.m.usesHeader() {
 		var bearer string
 		var sent bool
-		if bearer, sent = readBearer(s.req.Header, token.Valid); sent || s.m.transport == TransportHeader {
+		if bearer, sent = readBearer(s.req.Header, valid); sent || s.m.transport == TransportHeader {
 			tok, s.hadCookie, s.viaHeader = bearer, sent, true
 		}
+	}
+	if s.m.sealer != nil {
+		s.sealed = tok
+		return
 	}
 	if tok != "" {
 		s.key = token.Key(tok)
@@ -390,6 +408,10 @@ func (s *Session[T]) load() error {
 		return s.unreadable
 	}
 	s.parse()
+	if s.m.sealer != nil {
+		s.open()
+		return s.unreadable
+	}
 	if s.key == "" {
 		s.loaded = true
 		return nil
@@ -420,6 +442,38 @@ func (s *Session[T]) load() error {
 	return s.unreadable
 }
 
+// open loads a client-side session from the request's cookie. A cookie
+// that does not open (forged, tampered, truncated, renamed, sealed with a
+// dropped key) is no session, and so is an expired one: opening involves
+// no store, so it cannot fail.
+func (s *Session[T]) open() {
+	s.loaded = true
+	if s.sealed == "" {
+		return
+	}
+	ctx := s.req.Context()
+	rec, stale, err := s.m.sealer.Open(s.m.cookie.Name, s.sealed)
+	if err != nil {
+		s.m.event(ctx, slog.LevelInfo, EventUnknownID, "", slog.String("reason", err.Error()))
+		return
+	}
+	s.loadedAt = s.m.now()
+	s.found, s.unreadable = s.adopt(ctx, backend.Record{Data: rec}, s.loadedAt)
+	switch s.found {
+	case foundLive:
+		s.stale = stale
+	case foundNothing:
+		s.m.event(ctx, slog.LevelInfo, EventExpired, "")
+	case foundRetired:
+		// The manager never seals a tombstone.
+		s.found = foundCorrupt
+		s.corrupt(ctx, "envelope", errors.New("a sealed record marked retired"))
+	}
+}
+
+// nonEmpty reports whether v is not empty.
+func nonEmpty(v string) bool { return v != "" }
+
 // adopt makes rec, loaded under s.key at now, the session's record and
 // data, and says what it is. For a record this build cannot read, it
 // returns the error every call of the request reports.
@@ -442,6 +496,10 @@ func (s *Session[T]) adopt(ctx context.Context, rec backend.Record, now time.Tim
 		return foundRetired, nil
 	case !now.Before(e.Deadline):
 		return foundNothing, nil
+	case !e.Idle.IsZero() && !now.Before(e.Idle):
+		// Only client-side records carry an idle deadline; a server
+		// store expires records by itself.
+		return foundNothing, nil
 	}
 	c := s.m.readers[e.Codec]
 	if c == nil {
@@ -461,6 +519,9 @@ func (s *Session[T]) adopt(ctx context.Context, rec backend.Record, now time.Tim
 		s.adoptFlashes(e.Flashes)
 	}
 	s.version, s.ttl = rec.Version, rec.TTL
+	if !e.Idle.IsZero() {
+		s.ttl = e.Idle.Sub(now)
+	}
 	s.created, s.dead, s.ext = e.Created, e.Deadline, e.Ext
 	return foundLive, nil
 }

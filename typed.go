@@ -78,7 +78,10 @@ type Config struct {
 
 	// IdleTimeout ends a session that has not been used for this long.
 	// The store's time to live is extended as the session is used, at most
-	// about once every IdleTimeout/10, without rewriting the data. Default
+	// about once every IdleTimeout/10, without rewriting the data. A
+	// client-side store (backend.Sealer) keeps the idle deadline inside
+	// the sealed cookie instead, and a read-only request re-issues the
+	// cookie at most about once every IdleTimeout/10. Default
 	// DefaultIdleTimeout.
 	IdleTimeout time.Duration
 
@@ -165,6 +168,7 @@ type CookieConfig struct {
 // session type) and share it.
 type Manager[T any] struct {
 	store      backend.Store
+	sealer     backend.Sealer // set when store is client-side: sessions live in the cookie
 	codec      codec.Codec
 	codecName  string
 	readers    map[string]codec.Codec // by name: the codecs records may be written with
@@ -199,12 +203,20 @@ type Manager[T any] struct {
 // round-trips. Codecs listed in
 // cfg.Codecs are only checked to be able to decode into T: a record is as
 // faithful as the codec that wrote it.
+//
+// A store that also implements backend.Sealer (backend/cookiestore) is
+// client-side: the whole session record is sealed into the cookie, and
+// the manager uses only the store's Seal and Open methods. Sessions behave
+// as with a server store except where no server means no control: see
+// backend/cookiestore for those limits.
 func New[T any](store backend.Store, cfg Config) (*Manager[T], error) {
 	if isNil(store) {
 		return nil, errors.New("session: New with a nil store")
 	}
+	sealer, _ := store.(backend.Sealer)
 	m := &Manager[T]{
 		store:      store,
+		sealer:     sealer,
 		codec:      cfg.Codec,
 		idle:       cfg.IdleTimeout,
 		lifetime:   cfg.Lifetime,

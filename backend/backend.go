@@ -132,3 +132,31 @@ type Store interface {
 	// not an error.
 	Delete(ctx context.Context, key string) error
 }
+
+// Sealer is implemented by client-side stores, which keep the whole
+// session record in the cookie itself instead of on a server
+// (backend/cookiestore). session.New detects a Store that also implements
+// Sealer and then uses only Seal and Open: the manager never calls such a
+// store's Store methods, and it keeps the session's lifecycle (laziness,
+// one commit per request, the idle and absolute timeouts) exactly as for
+// server stores, with the timestamps inside the sealed record.
+//
+// A Sealer only protects records; it knows nothing of their framing. Both
+// methods must be safe for concurrent use, and neither may modify its
+// arguments or keep a reference to them.
+type Sealer interface {
+	// Seal encrypts and authenticates record for the cookie called name,
+	// and returns the cookie's value. A cookie that would not fit in a
+	// browser is an error wrapping ErrTooLarge that states its size: the
+	// value is never truncated.
+	Seal(name string, record []byte) (value string, err error)
+
+	// Open authenticates and decrypts value, the cookie called name, and
+	// returns the record Seal was given. stale reports that value was
+	// sealed with a key that is no longer the one Seal uses, so the
+	// caller should seal the record again. A value that Seal did not
+	// produce for name with one of the store's keys (forged, tampered,
+	// truncated, renamed, or sealed with a dropped key) is an error
+	// wrapping ErrNotFound, and the manager treats it as no session.
+	Open(name, value string) (record []byte, stale bool, err error)
+}

@@ -23,7 +23,8 @@ package main
 //     SameSite=Lax cookie sent along, and does not log the user out;
 //   - forms, 303 redirects and the guard's login redirect with next work
 //     as a visitor experiences them, and fetch() from the page carries the
-//     cookie (200 from /me) until logout, after which /me is 401.
+//     cookie (200 from /me) until logout, after which /me is 401;
+//   - all of this on the memory and the cookie backends alike.
 
 import (
 	"bytes"
@@ -42,8 +43,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/typedsession/session/backend/memstore"
 )
 
 const (
@@ -57,11 +56,21 @@ const (
 )
 
 func TestBrowser(t *testing.T) {
+	for _, b := range []string{"memory", "cookie"} {
+		t.Run(b, func(t *testing.T) { testBrowser(t, b) })
+	}
+}
+
+// testBrowser is TestBrowser on the demo's -backend name.
+func testBrowser(t *testing.T, name string) {
 	ctx := needBrowser(t)
 
 	// The demo on a real listener, over plain HTTP, as `go run` serves it.
-	store := memstore.New()
-	t.Cleanup(func() { _ = store.Close() })
+	store, closeStore, err := openStore(config{Backend: name, Secret: cookieSecret}, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = closeStore() })
 	h, err := newApp(appConfig{Store: store, Logger: discard()})
 	if err != nil {
 		t.Fatal(err)

@@ -35,9 +35,7 @@ package main
 
 import (
 	"context"
-	"crypto/hkdf"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -57,6 +55,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/typedsession/session"
 	"github.com/typedsession/session/backend"
+	"github.com/typedsession/session/backend/cookiestore"
 	"github.com/typedsession/session/backend/memstore"
 	"github.com/typedsession/session/backend/pgstore"
 	"github.com/typedsession/session/backend/redisstore"
@@ -231,8 +230,12 @@ func openStore(cfg config, log *slog.Logger) (backend.Store, func() error, error
 	case "postgres":
 		return openPostgres(cfg.DatabaseURL, pgstore.DefaultTable, log)
 	case "cookie":
-		// With backend/cookiestore: its keys from cookieKeys(cfg.Secret, log).
-		return nil, nil, notBuilt(cfg.Backend)
+		keys, err := cookieKeys(cfg.Secret, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		log.Info("sessions are sealed into the cookie (AES-256 + HMAC-SHA256); the server keeps none")
+		return cookiestore.New(keys), func() error { return nil }, nil
 	default:
 		return nil, nil, fmt.Errorf("-backend %q: unknown backend (want memory, redis, postgres or cookie)", cfg.Backend)
 	}
@@ -320,36 +323,24 @@ func openPostgres(rawURL, table string, log *slog.Logger) (backend.Store, func()
 	}, nil
 }
 
-func notBuilt(name string) error {
-	return fmt.Errorf("-backend %s: the %s session store is not built yet; use -backend memory", name, name)
-}
-
-// minSecretLen is the shortest -secret accepted.
-const minSecretLen = 32
-
-// cookieKeys derives the cookie store's authentication key (64 bytes) and
-// encryption key (32 bytes) from secret with HKDF-SHA256. With an empty
-// secret it draws random keys and warns that sessions will not survive a
-// restart, since nothing else can decrypt them then.
-func cookieKeys(secret string, log *slog.Logger) (authKey, encKey []byte, err error) {
+// cookieKeys derives the cookie store's key pair from secret with
+// cookiestore.KeyPairFromSecret (HKDF-SHA256). With an empty secret it
+// derives them from random bytes and warns that sessions will not survive
+// a restart, since nothing else can open them then.
+func cookieKeys(secret string, log *slog.Logger) (cookiestore.KeyPair, error) {
 	ikm := []byte(secret)
-	switch {
-	case secret == "":
+	if secret == "" {
 		log.Warn("no -secret or SESSION_SECRET: using random cookie keys; sessions end when the demo restarts")
-		ikm = make([]byte, 32)
+		ikm = make([]byte, cookiestore.MinSecretLen)
 		if _, err := rand.Read(ikm); err != nil {
-			return nil, nil, err
+			return cookiestore.KeyPair{}, err
 		}
-	case len(secret) < minSecretLen:
-		return nil, nil, fmt.Errorf("-secret: %d bytes is too short; use at least %d random bytes", len(secret), minSecretLen)
 	}
-	if authKey, err = hkdf.Key(sha256.New, ikm, nil, "typedsession demo cookie authentication", 64); err != nil {
-		return nil, nil, err
+	keys, err := cookiestore.KeyPairFromSecret(ikm)
+	if err != nil {
+		return cookiestore.KeyPair{}, fmt.Errorf("-secret: %w; use at least %d random bytes", err, cookiestore.MinSecretLen)
 	}
-	if encKey, err = hkdf.Key(sha256.New, ikm, nil, "typedsession demo cookie encryption", 32); err != nil {
-		return nil, nil, err
-	}
-	return authKey, encKey, nil
+	return keys, nil
 }
 
 // listenURL is the URL to open for a server listening on addr. An

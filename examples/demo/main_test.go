@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/typedsession/session/backend"
+	"github.com/typedsession/session/backend/cookiestore"
 )
 
 func env(vars map[string]string) func(string) string {
@@ -108,8 +109,18 @@ func TestOpenStore(t *testing.T) {
 	if err := closeStore(); err != nil {
 		t.Error(err)
 	}
-	if _, _, err := openStore(config{Backend: "cookie"}, discard()); err == nil || !strings.Contains(err.Error(), "not built yet") || !strings.Contains(err.Error(), "-backend memory") {
-		t.Errorf("-backend cookie: %v, want a clear not-built-yet error", err)
+	cs, closeCookies, err := openStore(config{Backend: "cookie", Secret: strings.Repeat("s", 32)}, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := cs.(backend.Sealer); !ok {
+		t.Errorf("-backend cookie opened a %T, not a client-side store", cs)
+	}
+	if err := closeCookies(); err != nil {
+		t.Error(err)
+	}
+	if _, _, err := openStore(config{Backend: "cookie", Secret: "short"}, discard()); !errors.Is(err, cookiestore.ErrWeakSecret) {
+		t.Errorf("-backend cookie -secret short: %v, want ErrWeakSecret", err)
 	}
 	for url, want := range map[string]string{
 		"redis://127.0.0.1:1/0":  "cannot reach 127.0.0.1:1",
@@ -136,31 +147,41 @@ func TestOpenStore(t *testing.T) {
 }
 
 func TestCookieKeys(t *testing.T) {
+	// Keys are opaque: compare them by what they seal and open.
+	opens := func(sealWith, openWith cookiestore.KeyPair) bool {
+		v, err := cookiestore.New(sealWith).Seal("session", []byte("record"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = cookiestore.New(openWith).Open("session", v)
+		return err == nil
+	}
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
-	a1, e1, err := cookieKeys("", log)
+	r1, err := cookieKeys("", log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a2, e2, _ := cookieKeys("", log)
-	if len(a1) != 64 || len(e1) != 32 || bytes.Equal(a1, a2) || bytes.Equal(e1, e2) {
-		t.Error("random keys: wrong sizes or not random")
+	r2, _ := cookieKeys("", log)
+	if opens(r1, r2) || !opens(r1, r1) {
+		t.Error("random keys: not random, or not working")
 	}
 	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "sessions end when the demo restarts") {
 		t.Errorf("no warning about random keys: %q", logs.String())
 	}
 
-	secret := strings.Repeat("k", minSecretLen)
-	a3, e3, err := cookieKeys(secret, discard())
+	secret := strings.Repeat("k", cookiestore.MinSecretLen)
+	k1, err := cookieKeys(secret, discard())
 	if err != nil {
 		t.Fatal(err)
 	}
-	a4, e4, _ := cookieKeys(secret, discard())
-	if !bytes.Equal(a3, a4) || !bytes.Equal(e3, e4) || bytes.Equal(a3[:32], e3) {
-		t.Error("keys from a secret: not deterministic, or authentication and encryption keys alike")
+	k2, _ := cookieKeys(secret, discard())
+	k3, _ := cookieKeys(strings.Repeat("j", cookiestore.MinSecretLen), discard())
+	if !opens(k1, k2) || opens(k1, k3) {
+		t.Error("keys from a secret: not deterministic, or the same for another secret")
 	}
-	if _, _, err := cookieKeys("short", discard()); err == nil {
-		t.Error("a short secret was accepted")
+	if _, err := cookieKeys("short", discard()); !errors.Is(err, cookiestore.ErrWeakSecret) || !strings.Contains(err.Error(), "-secret") {
+		t.Errorf("a short secret: %v, want ErrWeakSecret naming -secret", err)
 	}
 }
 
@@ -258,7 +279,7 @@ func TestRunRefusesBadSetups(t *testing.T) {
 	}{
 		{[]string{"-backend", "redis", "-redis-url", "redis://127.0.0.1:1/0"}, "cannot reach"},
 		{[]string{"-backend", "postgres", "-database-url", "postgres://postgres@127.0.0.1:1/test"}, "cannot reach"},
-		{[]string{"-backend", "cookie"}, "not built yet"},
+		{[]string{"-backend", "cookie", "-secret", "short"}, "secret too short"},
 		{[]string{"-codec", "yaml"}, "unknown codec"},
 		{[]string{"-addr", "256.0.0.1:1"}, "256.0.0.1"},
 	} {

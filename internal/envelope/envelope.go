@@ -39,6 +39,11 @@
 //	      session package's encoding. A record may hold only flashes and an
 //	      empty payload; readers that do not know the tag then fail to decode
 //	      the empty payload and treat the record as no session.
+//	0x82  idle deadline (critical): 8 bytes, Unix milliseconds (int64).
+//	      Client-side records (a sealed cookie) carry their idle timeout
+//	      here, since no store expires them; a reader that skipped it
+//	      would keep such a session alive past its idle timeout. Server
+//	      stores never write it: their time to live is the idle timeout.
 //
 // # Integrity
 //
@@ -74,6 +79,10 @@ const (
 	tagRetired = critical | 0x01
 	// tagFlashes is the extension holding flash messages.
 	tagFlashes = 0x01
+	// tagIdle holds the idle deadline of a client-side record.
+	tagIdle = critical | 0x02
+	// idleLen is the length of an idle-deadline extension: tag, length, value.
+	idleLen = 1 + 1 + 8
 )
 
 // ErrMalformed reports bytes that are not a well-formed envelope: too short
@@ -105,6 +114,11 @@ type Envelope struct {
 	Successor []byte
 	// Flashes is the value of the flashes extension (tag 0x01), if any.
 	Flashes []byte
+	// Idle is the idle deadline of a client-side record, or the zero
+	// time: after it the session is over, as if a server store had let
+	// the record expire. It has millisecond precision and is written only
+	// when it is not the zero time.
+	Idle time.Time
 	// Ext holds the extensions this build does not know, verbatim and in
 	// order. Append writes them back, so that rewriting a record keeps
 	// what a newer release stored in it.
@@ -134,6 +148,9 @@ func (e *Envelope) extLen() int {
 	if len(e.Flashes) > 0 {
 		n += 1 + uvarintLen(uint64(len(e.Flashes))) + len(e.Flashes)
 	}
+	if !e.Idle.IsZero() {
+		n += idleLen
+	}
 	return n
 }
 
@@ -143,7 +160,8 @@ func (e *Envelope) extLen() int {
 // It returns an error wrapping ErrMalformed, and dst unchanged, if e.Codec
 // is empty or longer than 32 bytes, Created is before the Unix epoch,
 // Deadline is before Created (after truncation), or either time does not
-// fit in int64 milliseconds. Append does not allocate when dst has enough
+// fit in int64 milliseconds, or Idle is neither the zero time nor a
+// time from the Unix epoch on. Append does not allocate when dst has enough
 // spare capacity (see Size).
 func Append(dst []byte, e Envelope) ([]byte, error) {
 	if len(e.Codec) == 0 || len(e.Codec) > maxNameLen {
@@ -160,6 +178,12 @@ func Append(dst []byte, e Envelope) ([]byte, error) {
 	if deadline < created {
 		return dst, fmt.Errorf("%w: deadline %v before creation time %v", ErrMalformed, e.Deadline, e.Created)
 	}
+	var idle int64
+	if !e.Idle.IsZero() {
+		if idle, ok = unixMilli(e.Idle); !ok || idle < 0 {
+			return dst, fmt.Errorf("%w: idle deadline %v out of range", ErrMalformed, e.Idle)
+		}
+	}
 	dst = append(dst, magic, version, byte(len(e.Codec)))
 	dst = append(dst, e.Codec...)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(created))
@@ -174,6 +198,10 @@ func Append(dst []byte, e Envelope) ([]byte, error) {
 		dst = append(dst, tagFlashes)
 		dst = binary.AppendUvarint(dst, uint64(len(e.Flashes)))
 		dst = append(dst, e.Flashes...)
+	}
+	if !e.Idle.IsZero() {
+		dst = append(dst, tagIdle, 8)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(idle))
 	}
 	dst = append(dst, e.Ext...)
 	return append(dst, e.Payload...), nil
@@ -271,6 +299,15 @@ func (e *Envelope) parseExt(ext []byte) error {
 			e.Retired, e.Successor = true, ext[i+1+k:next]
 		case tag == tagFlashes:
 			e.Flashes = ext[i+1+k : next]
+		case tag == tagIdle:
+			if l != 8 {
+				return malformedError("idle deadline of bad length")
+			}
+			idle := int64(binary.BigEndian.Uint64(ext[i+1+k:]))
+			if idle < 0 {
+				return malformedError("negative idle deadline")
+			}
+			e.Idle = time.UnixMilli(idle).UTC()
 		case tag&critical != 0:
 			return extensionError(tag)
 		case run < 0:

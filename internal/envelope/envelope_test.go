@@ -45,7 +45,7 @@ func mustAppend(t testing.TB, e Envelope) []byte {
 // slices as the same.
 func equal(a, b Envelope) bool {
 	return a.Codec == b.Codec && a.Created.Equal(b.Created) && a.Deadline.Equal(b.Deadline) &&
-		a.Retired == b.Retired && bytes.Equal(a.Successor, b.Successor) && bytes.Equal(a.Ext, b.Ext) &&
+		a.Retired == b.Retired && bytes.Equal(a.Successor, b.Successor) && a.Idle.Equal(b.Idle) && bytes.Equal(a.Ext, b.Ext) &&
 		bytes.Equal(a.Payload, b.Payload)
 }
 
@@ -216,7 +216,7 @@ func TestExtensions(t *testing.T) {
 		})
 	}
 	for name, area := range map[string][]byte{
-		"unknown critical":       ext(0x82, ""),
+		"unknown critical":       ext(0x83, ""),
 		"unknown critical later": cat(a, ext(0xff, "zz")),
 	} {
 		if _, err := Parse(head(area)); !errors.Is(err, ErrUnsupported) || errors.Is(err, ErrMalformed) {
@@ -236,6 +236,52 @@ func TestExtensions(t *testing.T) {
 		if _, err := Parse(b); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: Parse err = %v, want ErrMalformed", name, err)
 		}
+	}
+}
+
+// TestIdleDeadline checks the idle-deadline extension: it round-trips, is
+// written only when set, is critical, and rejects bad values.
+func TestIdleDeadline(t *testing.T) {
+	e := golden()
+	plain := mustAppend(t, e)
+	e.Idle = e.Created.Add(30*time.Minute + 1500*time.Microsecond)
+	e.Ext = ext(0x02, "o")
+	b := mustAppend(t, e)
+	if len(b) != len(plain)+idleLen+len(e.Ext) || len(b) != e.Size() {
+		t.Fatalf("with an idle deadline: %d bytes, Size %d; without: %d", len(b), e.Size(), len(plain))
+	}
+	got, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := e.Created.Add(30*time.Minute + time.Millisecond)
+	if !got.Idle.Equal(want) || got.Idle.Location() != time.UTC || !bytes.Equal(got.Ext, e.Ext) {
+		t.Fatalf("Parse: Idle %v, Ext %x; want %v, %x", got.Idle, got.Ext, want, e.Ext)
+	}
+	if p, err := Parse(plain); err != nil || !p.Idle.IsZero() {
+		t.Fatalf("Parse without the extension: Idle %v, %v; want the zero time", p.Idle, err)
+	}
+	if tagIdle&critical == 0 {
+		t.Fatal("the idle deadline must be critical: a reader that skipped it would extend sessions")
+	}
+	head := func(value []byte) []byte {
+		b := mustAppend(t, Envelope{Codec: "json", Created: time.UnixMilli(1), Deadline: time.UnixMilli(2)})
+		b = b[:len(b)-1]
+		area := append(binary.AppendUvarint([]byte{tagIdle}, uint64(len(value))), value...)
+		b = append(b, byte(len(area)))
+		return append(b, area...)
+	}
+	for name, value := range map[string][]byte{
+		"short":    make([]byte, 7),
+		"long":     make([]byte, 9),
+		"negative": {0x80, 0, 0, 0, 0, 0, 0, 0},
+	} {
+		if _, err := Parse(head(value)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s idle deadline: Parse err = %v, want ErrMalformed", name, err)
+		}
+	}
+	if e, err := Parse(head(make([]byte, 8))); err != nil || !e.Idle.Equal(time.UnixMilli(0)) {
+		t.Errorf("idle deadline at the epoch: %v, %v", e.Idle, err)
 	}
 }
 
@@ -386,6 +432,10 @@ func TestAppendErrors(t *testing.T) {
 		"deadline far past": mod(func(e *Envelope) {
 			e.Deadline = time.Date(-300_000_000, 1, 1, 0, 0, 0, 0, time.UTC)
 		}),
+		"idle before 1970": mod(func(e *Envelope) { e.Idle = time.UnixMilli(-1) }),
+		"idle overflows": mod(func(e *Envelope) {
+			e.Idle = time.Date(300_000_000, 1, 1, 0, 0, 0, 0, time.UTC)
+		}),
 		"both overflow": mod(func(e *Envelope) {
 			e.Created = time.Date(300_000_000, 1, 1, 0, 0, 0, 0, time.UTC)
 			e.Deadline = e.Created
@@ -459,6 +509,9 @@ func FuzzParse(f *testing.F) {
 	f.Add(v1)
 	e := golden()
 	e.Retired, e.Successor, e.Ext = true, []byte("key"), ext(0x02, "o")
+	f.Add(mustAppend(f, e))
+	e = golden()
+	e.Idle = e.Created.Add(30 * time.Minute)
 	f.Add(mustAppend(f, e))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := Parse(b)

@@ -1,0 +1,116 @@
+package bench
+
+import (
+	"log/slog"
+	"net/http"
+	"testing"
+
+	"github.com/gorilla/sessions"
+
+	"github.com/typedsession/session"
+	"github.com/typedsession/session/backend/cookiestore"
+	"github.com/typedsession/session/codec"
+)
+
+// The client-side comparison: this library's backend/cookiestore against
+// gorilla/sessions' CookieStore, both encrypting (AES-256) and
+// authenticating (HMAC-SHA256) the whole session into the cookie with
+// gorilla/securecookie. The request kinds are a read, a write (a counter
+// increment, so a new cookie), and a new session (no cookie in, one out).
+
+var (
+	cookieHashKey = []byte("0123456789abcdef0123456789abcdef")
+	cookieEncKey  = []byte("fedcba9876543210fedcba9876543210")
+)
+
+// The kinds of the client-side comparison.
+var cookieKinds = []struct {
+	name string
+	kind kind
+}{{"ReadOnly", readOnly}, {"Write", write}, {"New", newSession}}
+
+// newSession is a request without a cookie that stores a session.
+const newSession kind = unused + 1
+
+func BenchmarkCookieTypedSession(b *testing.B) {
+	keys, err := cookiestore.NewKeyPair(cookieHashKey, cookieEncKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []codec.Codec{codec.MsgPack, codec.JSON} {
+		for _, k := range cookieKinds {
+			b.Run(c.Name()+"/"+k.name, func(b *testing.B) {
+				store := cookiestore.New(keys)
+				if k.kind != newSession {
+					h, cookie := typedSession(b, store, c, k.kind, user)
+					run(b, h, cookie)
+					return
+				}
+				mgr, err := session.New[UserSession](store, session.Config{Codec: c, IdleTimeout: idle, Lifetime: lifetime,
+					Logger: slog.New(slog.DiscardHandler)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				run(b, mgr.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if err := mgr.From(r).Set(user); err != nil {
+						b.Fatal(err)
+					}
+					w.WriteHeader(http.StatusOK)
+				})), "")
+			})
+		}
+	}
+}
+
+// BenchmarkCookieGorilla measures gorilla/sessions' CookieStore with an
+// encryption key as well as a hash key, as backend/cookiestore uses.
+func BenchmarkCookieGorilla(b *testing.B) {
+	for _, k := range cookieKinds {
+		b.Run(k.name, func(b *testing.B) {
+			store := sessions.NewCookieStore(cookieHashKey, cookieEncKey)
+			store.Options.HttpOnly = true
+			store.Options.Secure = true
+			store.Options.SameSite = http.SameSiteLaxMode
+			save := func(w http.ResponseWriter, r *http.Request) {
+				s, _ := store.New(r, "session")
+				s.Values["user_id"] = user.UserID
+				s.Values["roles"] = user.Roles
+				s.Values["cart"] = user.Cart
+				s.Values["visits"] = user.Visits
+				if err := s.Save(r, w); err != nil {
+					b.Fatal(err)
+				}
+				w.WriteHeader(http.StatusOK)
+			}
+			if k.kind == newSession {
+				run(b, http.HandlerFunc(save), "")
+				return
+			}
+			cookie := cookieOf(b, http.HandlerFunc(save))
+			run(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				s, err := store.Get(r, "session")
+				if err != nil {
+					b.Fatal(err)
+				}
+				switch k.kind {
+				case readOnly:
+					u := UserSession{}
+					u.UserID, _ = s.Values["user_id"].(string)
+					u.Roles, _ = s.Values["roles"].([]string)
+					u.Cart, _ = s.Values["cart"].([]string)
+					u.Visits, _ = s.Values["visits"].(int)
+					if u.UserID == "" || len(u.Cart) != 3 {
+						b.Fatalf("gorilla read %+v", u)
+					}
+				case write:
+					v, _ := s.Values["visits"].(int)
+					s.Values["visits"] = v + 1
+					if err := s.Save(r, w); err != nil {
+						b.Fatal(err)
+					}
+				}
+				w.WriteHeader(http.StatusOK)
+			}), cookie)
+		})
+	}
+}
