@@ -605,7 +605,7 @@ func TestLoadFaults(t *testing.T) {
 		faults.Clear()
 		faults.Always(backendtest.OpAll, backendtest.Fault{Err: down})
 		w := window{from: l.tick()}
-		time.Sleep(3 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 		w.to = l.tick()
 		faults.Always(backendtest.OpAll, backendtest.Fault{})
 		windows = append(windows, w)
