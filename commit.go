@@ -401,18 +401,81 @@ func (s *Session[T]) abandon(ctx context.Context, key string) {
 	}
 }
 
-// destroy deletes the session's record, and stores data set after Destroy
-// under a new ID. A tombstone is left in place: it keeps requests that
-// still carry the retired ID from clobbering the renewed session's cookie.
+// destroy ends the session (see end), and stores data set after Destroy
+// under a new ID.
 func (s *Session[T]) destroy(ctx context.Context) error {
-	if s.key != "" && s.found != foundRetired {
-		if err := s.m.store.Delete(ctx, s.key); err != nil {
+	if s.key != "" {
+		if err := s.end(ctx); err != nil {
 			return fmt.Errorf("session: destroy: %w", err)
 		}
 		s.m.event(ctx, slog.LevelInfo, EventDestroyed, s.key)
 	}
 	if s.has || len(s.flashes) > 0 {
 		return s.create(ctx)
+	}
+	return nil
+}
+
+// maxEndSteps bounds the store calls of end's loop: renewals followed and
+// conflicts retried together.
+const maxEndSteps = 16
+
+// end deletes the session's record so that nothing of the session stays
+// live, whatever concurrent requests do. A plain Delete is not enough: a
+// RenewID of another request may be moving the session to a new ID, and
+// would then leave it alive there while this logout answers 200. So a live
+// record is first replaced, with compare-and-set, by a tombstone that names
+// no successor (a renewal still moving it then fails), and a record that
+// was already moved is followed to its successor, which is ended too.
+func (s *Session[T]) end(ctx context.Context) error {
+	key, version, known := s.key, s.version, s.found == foundLive
+	for range maxEndSteps {
+		if !known {
+			rec, err := s.m.store.Load(ctx, key)
+			switch {
+			case errors.Is(err, backend.ErrNotFound):
+				return nil
+			case errors.Is(err, backend.ErrCorrupt):
+				return s.deleteKey(ctx, key)
+			case err != nil:
+				return err
+			}
+			if e, perr := envelope.Parse(rec.Data); perr == nil && e.Retired {
+				if err := s.deleteKey(ctx, key); err != nil {
+					return err
+				}
+				if len(e.Successor) == 0 {
+					return nil // ended by another logout
+				}
+				key = string(e.Successor)
+				continue
+			}
+			version = rec.Version
+		}
+		now := s.m.now()
+		tomb, err := s.record(envelope.Envelope{Created: now, Deadline: now, Retired: true})
+		if err != nil {
+			return err
+		}
+		_, err = s.m.store.Update(ctx, key, version, tomb, s.m.idle)
+		switch {
+		case err == nil:
+			return s.deleteKey(ctx, key)
+		case errors.Is(err, backend.ErrNotFound):
+			return nil
+		case errors.Is(err, backend.ErrConflict):
+			known = false // changed or moved meanwhile: look again
+		default:
+			return err
+		}
+	}
+	return fmt.Errorf("the session kept changing under %d attempts to end it: %w", maxEndSteps, backend.ErrConflict)
+}
+
+// deleteKey deletes the record under key; one already gone is fine.
+func (s *Session[T]) deleteKey(ctx context.Context, key string) error {
+	if err := s.m.store.Delete(ctx, key); err != nil && !errors.Is(err, backend.ErrNotFound) {
+		return err
 	}
 	return nil
 }

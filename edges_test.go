@@ -726,3 +726,97 @@ func TestClearSiteCookiesOnLogout(t *testing.T) {
 		t.Error("the session survived the logout")
 	}
 }
+
+// TestDestroyRacingRenewIDLeavesNothingLive logs out while another request
+// of the visitor renews the ID: whichever commits first, once the logout
+// answers 200 neither the old nor the new ID opens the session.
+func TestDestroyRacingRenewIDLeavesNothingLive(t *testing.T) {
+	for _, loadFirst := range []bool{true, false} {
+		t.Run(fmt.Sprintf("logout loaded the session first: %v", loadFirst), func(t *testing.T) {
+			h := newHarness(t, session.Config{})
+			cookie := h.login(UserSession{UserID: "ada"})
+			var renewed string
+			res := h.do(cookie, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
+				if loadFirst {
+					if _, ok, err := s.Get(); !ok || err != nil {
+						t.Fatalf("Get: %v %v", ok, err)
+					}
+				}
+				// The renewal commits while the logout is still running.
+				res := h.do(cookie, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
+					if err := s.RenewID(); err != nil {
+						t.Error(err)
+					}
+				})
+				if c := sessionCookie(t, res, "session"); c != nil {
+					renewed = "session=" + c.Value
+				}
+				if err := s.Destroy(); err != nil {
+					t.Error(err)
+				}
+			})
+			if res.StatusCode != http.StatusOK || renewed == "" {
+				t.Fatalf("logout %d, renewed cookie %q", res.StatusCode, renewed)
+			}
+			for name, c := range map[string]string{"old": cookie, "renewed": renewed} {
+				if u, ok := h.get(c); ok {
+					t.Errorf("after the logout the %s ID still opens %+v", name, u)
+				}
+			}
+		})
+	}
+}
+
+// TestDestroyWithARetiredIDEndsTheRenewedSession logs out from a tab that
+// still holds the ID a renewal retired: the logout ends the session the ID
+// moved to, instead of clearing the browser's cookie and leaving it live.
+func TestDestroyWithARetiredIDEndsTheRenewedSession(t *testing.T) {
+	h := newHarness(t, session.Config{})
+	old := h.login(UserSession{UserID: "ada"})
+	res := h.do(old, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
+		if err := s.RenewID(); err != nil {
+			t.Error(err)
+		}
+	})
+	renewed := "session=" + sessionCookie(t, res, "session").Value
+	res = h.do(old, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
+		if err := s.Destroy(); err != nil {
+			t.Error(err)
+		}
+	})
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("logout: %d", res.StatusCode)
+	}
+	if u, ok := h.get(renewed); ok {
+		t.Errorf("the renewed session survived the logout: %+v", u)
+	}
+}
+
+// TestRenewIDAfterAConcurrentLogoutFails renews the ID in a request that
+// loaded the session before another request logged out: the renewal must
+// not bring the session back under a new ID.
+func TestRenewIDAfterAConcurrentLogoutFails(t *testing.T) {
+	h := newHarness(t, session.Config{})
+	cookie := h.login(UserSession{UserID: "ada"})
+	res := h.do(cookie, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
+		if _, ok, err := s.Get(); !ok || err != nil {
+			t.Fatalf("Get: %v %v", ok, err)
+		}
+		h.do(cookie, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
+			if err := s.Destroy(); err != nil {
+				t.Error(err)
+			}
+		})
+		if err := s.RenewID(); err != nil {
+			t.Error(err)
+		}
+	})
+	if c := sessionCookie(t, res, "session"); c != nil && c.Value != "" {
+		if u, ok := h.get("session=" + c.Value); ok {
+			t.Errorf("the renewal after the logout revived the session: %+v", u)
+		}
+	}
+	if res.StatusCode == http.StatusOK {
+		t.Errorf("the renewal after the logout answered 200")
+	}
+}

@@ -155,10 +155,6 @@ type identity struct {
 // weaknesses of the session package that the load finds; every other
 // answer from a destroyed session fails the test.
 const (
-	// A Destroy through an ID that a concurrent RenewID retired after
-	// the Destroy loaded it deletes only the tombstone: the session lives
-	// on under the renewal's ID, though the Destroy answered 200.
-	raceRenewal = "Destroy raced a RenewID"
 	// A RenewID that failed without knowing whether it retired the old ID
 	// sends the new one anyway; when the old one was not retired, two
 	// records hold the session, and a Destroy through one leaves the
@@ -167,16 +163,13 @@ const (
 )
 
 // survivor says why tok, an ID of the destroyed identity, may still name a
-// session: raceRenewal, strayFork, or "" for no known reason. tok is ""
+// session: strayFork, or "" for no known reason. (A Destroy racing a
+// RenewID used to be one, and is no more: Destroy follows the renewal.)
+// tok is ""
 // for an unknown ID.
 func (id *identity) survivor(tok string) string {
 	id.mu.Lock()
 	defer id.mu.Unlock()
-	for t := tok; t != ""; t = id.parent[t] {
-		if id.parent[t] == id.destroyID {
-			return raceRenewal
-		}
-	}
 	for t := tok; t != ""; t = id.parent[t] {
 		if id.stray[t] {
 			return strayFork
