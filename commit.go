@@ -76,6 +76,9 @@ func (s *Session[T]) commit(h http.Header) error {
 	switch {
 	case s.token != "":
 		s.sendID(h, s.token)
+	case s.resend && s.raw != "" && !s.viaHeader && s.found == foundLive:
+		// SetPersist changed the cookie's lifetime, not the ID.
+		s.sendID(h, s.raw)
 	case s.intent == destroy,
 		s.hadCookie && s.found == foundNothing:
 		// A logout, or an ID naming no session at all (malformed,
@@ -118,7 +121,7 @@ func (s *Session[T]) payload() ([]byte, error) {
 // envelope is the record of the session's data p, created at created and
 // ending at dead, with its flashes and the extensions this build keeps.
 func (s *Session[T]) envelope(created, dead time.Time, p []byte) envelope.Envelope {
-	return envelope.Envelope{Created: created, Deadline: dead, Ext: s.ext, Flashes: encodeFlashes(s.flashes), Payload: p}
+	return envelope.Envelope{Created: created, Deadline: dead, Ext: s.ext, Flashes: encodeFlashes(s.flashes), Persist: s.persistExt(), Payload: p}
 }
 
 // record frames a stored record.
@@ -271,6 +274,9 @@ func (s *Session[T]) replay() error {
 			continue
 		case o.shown != nil:
 			s.removeShown(o.shown)
+			continue
+		case o.persist != 0:
+			s.persist = o.persist
 			continue
 		}
 		if o.set != nil {
@@ -543,6 +549,9 @@ func (s *Session[T]) commitSealed(ctx context.Context, h http.Header) error {
 	switch {
 	case s.token != "":
 		s.sendID(h, s.token)
+	case s.resend && s.raw != "" && !s.viaHeader && s.found == foundLive:
+		// SetPersist changed the cookie's lifetime, not the ID.
+		s.sendID(h, s.raw)
 	case s.intent == destroy,
 		s.hadCookie && s.found == foundNothing:
 		s.dropID(h)

@@ -85,13 +85,14 @@ func readCookie(h http.Header, name string, valid func(string) bool) (value stri
 	return "", present
 }
 
-// setCookie adds a Set-Cookie header carrying token, and keeps the
-// response out of caches. (commit has added Vary: Cookie already, as it
-// does for every response that used the session.)
-func (m *Manager[T]) setCookie(h http.Header, token string, deadline, now time.Time) {
+// setCookie adds a Set-Cookie header carrying token, persistent until
+// deadline if persist, and keeps the response out of caches. (commit has
+// added Vary: Cookie already, as it does for every response that used the
+// session.)
+func (m *Manager[T]) setCookie(h http.Header, token string, persist bool, deadline, now time.Time) {
 	c := m.baseCookie()
 	c.Value = token
-	if m.cookie.Persist {
+	if persist {
 		c.Expires = deadline.UTC()
 		c.MaxAge = max(int(deadline.Sub(now)/time.Second), 1)
 	}

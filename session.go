@@ -38,6 +38,7 @@ type Session[T any] struct {
 	// The request's ID, read from the cookie or bearer token on first use.
 	parsed    bool
 	hadCookie bool   // the request carried an ID on the carrier it uses (a cookie of our name, or a bearer token)
+	raw       string // the ID of the request's cookie, to send again when SetPersist changes the cookie
 	viaHeader bool   // IDs go back in TokenHeader, not in the cookie
 	key       string // store key of the cookie's ID, if well-formed; then of the session's current ID
 	sealed    string // the sealed session the request carried, with a client-side store (Manager.sealer)
@@ -63,6 +64,8 @@ type Session[T any] struct {
 	ops      []op[T]     // this request's changes, replayed on fresh data after a conflict
 	intent   intent
 	flashes  []Flash // flash messages, kept beside the data
+	persist  int8    // the session's cookie choice: 1 persistent, -1 not, 0 the manager's default
+	resend   bool    // SetPersist changed the choice: send the cookie again
 
 	committed bool
 	token     string // a new ID to send: the session was created or renewed
@@ -92,10 +95,11 @@ const (
 
 // op is one recorded change, replayed on fresh data after a conflict.
 type op[T any] struct {
-	set   []byte         // Set: the value encoded with the manager's codec
-	fn    func(*T) error // Update
-	flash *Flash         // AddFlash
-	shown []Flash        // Flashes: the flashes it returned
+	set     []byte         // Set: the value encoded with the manager's codec
+	fn      func(*T) error // Update
+	flash   *Flash         // AddFlash
+	shown   []Flash        // Flashes: the flashes it returned
+	persist int8           // SetPersist: 1 or -1
 }
 
 // Get returns the session data. ok is false when the visitor has no
@@ -247,7 +251,7 @@ func (s *Session[T]) Destroy() error {
 	var zero T
 	s.value, s.has = zero, false
 	s.enc, s.encCodec, s.encMine = nil, nil, false
-	s.ops, s.ext, s.flashes = nil, nil, nil
+	s.ops, s.ext, s.flashes, s.persist = nil, nil, nil, 0
 	s.intent = destroy
 	if !s.loaded {
 		// The data no longer matters, so there is nothing to load.
@@ -382,6 +386,7 @@ func (s *Session[T]) parse() {
 	var tok string
 	if s.m.usesCookie() {
 		tok, s.hadCookie = readCookie(s.req.Header, s.m.cookie.Name, valid)
+		s.raw = tok
 	}
 	if tok == "" && s.m.usesHeader() {
 		var bearer string
@@ -479,7 +484,7 @@ func nonEmpty(v string) bool { return v != "" }
 // returns the error every call of the request reports.
 func (s *Session[T]) adopt(ctx context.Context, rec backend.Record, now time.Time) (found, error) {
 	var zero T
-	s.value, s.has, s.flashes = zero, false, nil
+	s.value, s.has, s.flashes, s.persist = zero, false, nil, 0
 	s.enc, s.encCodec, s.encMine = nil, nil, false
 	if len(rec.Data) > s.m.maxRecord {
 		s.corrupt(ctx, "size", fmt.Errorf("%d bytes, above MaxRecordSize (%d)", len(rec.Data), s.m.maxRecord))
@@ -518,6 +523,7 @@ func (s *Session[T]) adopt(ctx context.Context, rec backend.Record, now time.Tim
 	if len(e.Flashes) > 0 {
 		s.adoptFlashes(e.Flashes)
 	}
+	s.adoptPersist(e.Persist)
 	s.version, s.ttl = rec.Version, rec.TTL
 	if !e.Idle.IsZero() {
 		s.ttl = e.Idle.Sub(now)

@@ -100,7 +100,7 @@ func (s *Session[T]) sendID(h http.Header, id string) {
 		h.Set("Cache-Control", "no-store")
 		return
 	}
-	s.m.setCookie(h, id, s.dead, s.m.now())
+	s.m.setCookie(h, id, s.persistent(), s.dead, s.m.now())
 }
 
 // dropID adds the response headers that tell the client to forget its ID.

@@ -225,6 +225,11 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		a.sessionFailed(w, r, err)
 		return
 	}
+	// "Remember me": this session's cookie outlives the browser session.
+	if err := s.SetPersist(r.PostFormValue("remember") == "on"); err != nil {
+		a.sessionFailed(w, r, err)
+		return
+	}
 	if guard.PrefersHTML(r) {
 		if err := s.AddFlash(session.Flash{Level: session.FlashSuccess, Text: "Logged in as " + user + "."}); err != nil {
 			a.sessionFailed(w, r, err)

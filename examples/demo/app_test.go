@@ -9,7 +9,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/typedsession/session"
 	"github.com/typedsession/session/backend/backendtest"
 	"github.com/typedsession/session/codec"
 )
@@ -64,6 +66,18 @@ func TestSessionCookieAttributes(t *testing.T) {
 	}
 	if res.Header.Get("Cache-Control") != "no-store" {
 		t.Errorf("Cache-Control %q", res.Header.Get("Cache-Control"))
+	}
+}
+
+// TestRememberMe checks the login form's "remember me" box: ticked, the
+// session's cookie lasts until the absolute deadline; unticked, it is a
+// browser-session cookie.
+func TestRememberMe(t *testing.T) {
+	d := startDemo(t, nil)
+	res := d.client().do("POST", "/login", url.Values{"user": {"ada"}, "remember": {"on"}}, acceptJSON)
+	res.want(t, http.StatusOK)
+	if c := res.Cookies(); len(c) != 1 || c[0].MaxAge < int((session.DefaultLifetime-time.Minute)/time.Second) || c[0].Expires.IsZero() {
+		t.Errorf("remembered login: %s; want an expiry at the lifetime", res.Header.Get("Set-Cookie"))
 	}
 }
 

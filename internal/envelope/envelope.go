@@ -39,6 +39,8 @@
 //	      session package's encoding. A record may hold only flashes and an
 //	      empty payload; readers that do not know the tag then fail to decode
 //	      the empty payload and treat the record as no session.
+//	0x10  persist: 1 byte, 1 if the session's cookie outlives the browser
+//	      session, 0 if it does not; absent, the manager's default applies.
 //	0x82  idle deadline (critical): 8 bytes, Unix milliseconds (int64).
 //	      Client-side records (a sealed cookie) carry their idle timeout
 //	      here, since no store expires them; a reader that skipped it
@@ -79,6 +81,8 @@ const (
 	tagRetired = critical | 0x01
 	// tagFlashes is the extension holding flash messages.
 	tagFlashes = 0x01
+	// tagPersist is the extension holding the session's cookie choice.
+	tagPersist = 0x10
 	// tagIdle holds the idle deadline of a client-side record.
 	tagIdle = critical | 0x02
 	// idleLen is the length of an idle-deadline extension: tag, length, value.
@@ -114,6 +118,8 @@ type Envelope struct {
 	Successor []byte
 	// Flashes is the value of the flashes extension (tag 0x01), if any.
 	Flashes []byte
+	// Persist is the value of the persist extension (tag 0x03), if any.
+	Persist []byte
 	// Idle is the idle deadline of a client-side record, or the zero
 	// time: after it the session is over, as if a server store had let
 	// the record expire. It has millisecond precision and is written only
@@ -147,6 +153,9 @@ func (e *Envelope) extLen() int {
 	}
 	if len(e.Flashes) > 0 {
 		n += 1 + uvarintLen(uint64(len(e.Flashes))) + len(e.Flashes)
+	}
+	if len(e.Persist) > 0 {
+		n += 1 + uvarintLen(uint64(len(e.Persist))) + len(e.Persist)
 	}
 	if !e.Idle.IsZero() {
 		n += idleLen
@@ -198,6 +207,11 @@ func Append(dst []byte, e Envelope) ([]byte, error) {
 		dst = append(dst, tagFlashes)
 		dst = binary.AppendUvarint(dst, uint64(len(e.Flashes)))
 		dst = append(dst, e.Flashes...)
+	}
+	if len(e.Persist) > 0 {
+		dst = append(dst, tagPersist)
+		dst = binary.AppendUvarint(dst, uint64(len(e.Persist)))
+		dst = append(dst, e.Persist...)
 	}
 	if !e.Idle.IsZero() {
 		dst = append(dst, tagIdle, 8)
@@ -299,6 +313,8 @@ func (e *Envelope) parseExt(ext []byte) error {
 			e.Retired, e.Successor = true, ext[i+1+k:next]
 		case tag == tagFlashes:
 			e.Flashes = ext[i+1+k : next]
+		case tag == tagPersist:
+			e.Persist = ext[i+1+k : next]
 		case tag == tagIdle:
 			if l != 8 {
 				return malformedError("idle deadline of bad length")
