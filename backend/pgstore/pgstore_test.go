@@ -347,8 +347,10 @@ func TestRoundTrips(t *testing.T) {
 	w = do("GET", "/read", cookie)
 	expect("read-only request after the touch", w, "SELECT")
 
+	// Logout: load, retire with compare-and-set (so that a concurrent
+	// renewal cannot keep the session alive), delete.
 	w = do("POST", "/logout", cookie)
-	expect("logout", w, "DELETE")
+	expect("logout", w, "SELECT", "WITH", "DELETE")
 }
 
 // TestCancelledMidStatement checks that a statement held up by a lock ends
