@@ -66,6 +66,7 @@ type appConfig struct {
 	Store       backend.Store
 	Codec       codec.Codec
 	Transport   session.Transport
+	Now         func() time.Time // the clock; default time.Now (tests pass sessiontest's)
 	IdleTimeout time.Duration
 	Lifetime    time.Duration
 	Logger      *slog.Logger
@@ -100,6 +101,7 @@ func newApp(cfg appConfig) (http.Handler, error) {
 	a.mgr, err = session.New[UserSession](cfg.Store, session.Config{
 		Codec:        cfg.Codec,
 		Transport:    cfg.Transport,
+		Now:          cfg.Now,
 		IdleTimeout:  cfg.IdleTimeout,
 		Lifetime:     cfg.Lifetime,
 		Logger:       log,
