@@ -32,7 +32,7 @@ const NoisyTime = 0.10
 // Inputs are the saved results a report is made from.
 type Inputs struct {
 	Bench    *Set
-	Instr    map[string]float64 // empty when no instruction counts were taken
+	Instr    map[string][]float64 // empty when no instruction counts were taken
 	Commands string
 }
 
@@ -50,7 +50,7 @@ func Load(dir string) (*Inputs, error) {
 	if len(set.Results) == 0 {
 		return nil, fmt.Errorf("%s: no benchmark results", f.Name())
 	}
-	in := &Inputs{Bench: set, Instr: map[string]float64{}}
+	in := &Inputs{Bench: set, Instr: map[string][]float64{}}
 	if data, err := os.ReadFile(filepath.Join(dir, InstrFile)); err == nil {
 		if in.Instr, err = ParseInstructions(bytes.NewReader(data)); err != nil {
 			return nil, fmt.Errorf("%s: %w", InstrFile, err)
@@ -157,27 +157,73 @@ func writeNoise(b *bytes.Buffer, in *Inputs, groups []*Group) {
 	fmt.Fprintf(b, "figure divided by scs's in the same table and size: below 1 is cheaper than scs.\n\n")
 	if len(spreads) > 0 {
 		sort.SliceStable(spreads, func(i, j int) bool { return spreads[i].spread < spreads[j].spread })
-		vals := make([]float64, len(spreads))
 		noisy := 0
-		for i, s := range spreads {
-			vals[i] = s.spread
+		for _, s := range spreads {
 			if s.spread > NoisyTime {
 				noisy++
 			}
 		}
 		worst := spreads[len(spreads)-1]
-		fmt.Fprintf(b, "**The machine is noisy.** It is shared: other work ran on it while these benchmarks did. Over\n")
-		fmt.Fprintf(b, "the %d timed benchmarks, the median `±` of ns/op is %s, %d of them exceed %s, and the largest\n",
-			len(spreads), pct(Median(vals)), noisy, pct(NoisyTime))
-		fmt.Fprintf(b, "is %s (`%s`). A time ratio whose two figures carry a `±` that large says little.\n\n", pct(worst.spread), worst.name)
+		if noisy > 0 {
+			fmt.Fprintf(b, "**The machine is noisy.** ")
+		}
+		fmt.Fprintf(b, "The load averages before and after the timed runs are in the table above. Over the %d timed\n", len(spreads))
+		fmt.Fprintf(b, "benchmarks, the median `±` of ns/op is %s, %d of them exceed %s, and the largest is %s\n",
+			pct(Median(vals(spreads, func(s sp) float64 { return s.spread }))), noisy, pct(NoisyTime), pct(worst.spread))
+		fmt.Fprintf(b, "(`%s`). A time ratio whose figures carry a `±` above %s says little.\n\n", worst.name, pct(NoisyTime))
 	}
-	if len(in.Instr) > 0 {
-		fmt.Fprintf(b, "**Instruction counts** (`instructions/op`, from valgrind's callgrind through\n")
-		fmt.Fprintf(b, "`scripts/instructions.sh`, one P) do not depend on the other work on the machine and repeat from\n")
-		fmt.Fprintf(b, "run to run, so they are the ratios to trust where they exist; they ignore cache misses, memory\n")
-		fmt.Fprintf(b, "bandwidth and lock waits, which weigh more at large sizes and under parallel load, so read them\n")
-		fmt.Fprintf(b, "beside the times, not instead of them.\n\n")
+	if len(in.Instr) == 0 {
+		return
 	}
+	var names []string
+	for name := range in.Instr {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	minRuns, maxRuns = math.MaxInt, 0
+	var ispreads []float64
+	worst, worstName := -1.0, ""
+	for _, name := range names {
+		runs := in.Instr[name]
+		minRuns, maxRuns = min(minRuns, len(runs)), max(maxRuns, len(runs))
+		if sp := Spread(runs); !math.IsNaN(sp) {
+			ispreads = append(ispreads, sp)
+			if sp > worst {
+				worst, worstName = sp, name
+			}
+		}
+	}
+	runs = strconv.Itoa(minRuns)
+	if minRuns != maxRuns {
+		runs = fmt.Sprintf("%d to %d", minRuns, maxRuns)
+	}
+	fmt.Fprintf(b, "**Instruction counts** (`instructions/op`) come from valgrind's callgrind through\n")
+	fmt.Fprintf(b, "`scripts/instructions.sh`, with one P: each is the difference between a run of N operations and\n")
+	fmt.Fprintf(b, "a run of one, divided by N-1, so setup is excluded. They hardly depend on the other work on the\n")
+	fmt.Fprintf(b, "machine, but garbage collection and setup still vary between runs. Each is the median of %s\n", runs)
+	fmt.Fprintf(b, "runs with `±` as above")
+	if len(ispreads) > 0 {
+		mi := Median(ispreads)
+		fmt.Fprintf(b, ": over %d benchmarks its median is %s and the largest is %s (`%s`)", len(ispreads), pct(mi), pct(worst), worstName)
+		if len(spreads) > 0 {
+			mt := Median(vals(spreads, func(s sp) float64 { return s.spread }))
+			if mi < mt {
+				fmt.Fprintf(b, ",\nagainst %s for the times. Prefer the instruction ratios where both exist", pct(mt))
+			} else {
+				fmt.Fprintf(b, ",\nagainst %s for the times, so here they are no steadier than the times", pct(mt))
+			}
+		}
+	}
+	fmt.Fprintf(b, ".\nInstructions ignore cache misses, memory bandwidth and lock waits, which weigh more at large\n")
+	fmt.Fprintf(b, "sizes and under parallel load: read them beside the times, not instead of them.\n\n")
+}
+
+func vals[T any](xs []T, f func(T) float64) []float64 {
+	out := make([]float64, len(xs))
+	for i, x := range xs {
+		out[i] = f(x)
+	}
+	return out
 }
 
 // writeSummary writes the ratios to scs of every library in the sizes
@@ -246,7 +292,7 @@ func writeTable(b *bytes.Buffer, g *Group) {
 	seen := map[string]bool{"ns/op": true, "B/op": true, "allocs/op": true}
 	for _, r := range g.Rows {
 		hasSize = hasSize || r.Size != ""
-		hasInstr = hasInstr || r.Instr > 0
+		hasInstr = hasInstr || len(r.InstrRuns) > 0
 		hasBase = hasBase || r.Lib == "scs"
 		for _, u := range r.Res.Units {
 			if !seen[u] {
@@ -273,6 +319,7 @@ func writeTable(b *bytes.Buffer, g *Group) {
 	}
 	if hasInstr {
 		add("instructions/op", "---:")
+		add("±", "---:")
 		if hasBase {
 			add("× scs", "---:")
 		}
@@ -294,11 +341,7 @@ func writeTable(b *bytes.Buffer, g *Group) {
 			cells = append(cells, num(Median(r.Res.Values[u])))
 		}
 		if hasInstr {
-			if r.Instr > 0 {
-				cells = append(cells, num(r.Instr))
-			} else {
-				cells = append(cells, "")
-			}
+			cells = append(cells, num(r.Instr), pct(Spread(r.InstrRuns)))
 			if hasBase {
 				cells = append(cells, ratioOf(base, func(x *Row) float64 { return x.Instr }, r.Instr))
 			}
@@ -334,7 +377,7 @@ func chartOf(g *Group, groups []*Group) (string, Chart, bool) {
 				lidx[r.Lib] = len(libs)
 				libs = append(libs, r.Lib)
 			}
-			instr = instr && r.Instr > 0
+			instr = instr && len(r.InstrRuns) > 0
 		}
 		sort.SliceStable(libs, func(i, j int) bool { return libRank(libs[i]) < libRank(libs[j]) })
 		for i, l := range libs {

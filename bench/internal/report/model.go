@@ -11,9 +11,10 @@ type Row struct {
 	Size  string // the session size, for BenchmarkSizes; else ""
 	Lib   string
 	Res   *Result
-	// Instr is the instruction count per operation, or 0 when none was
-	// measured.
-	Instr float64
+	// Instr is the median instruction count per operation, or NaN when
+	// none was measured; InstrRuns holds the count of each run.
+	Instr     float64
+	InstrRuns []float64
 }
 
 // Group is one table: the rows of one suite and one request kind.
@@ -116,7 +117,7 @@ func libRank(lib string) int {
 // Groups arranges the results into tables: suites in the order of
 // suites (unknown ones after, in first-seen order), kinds and sizes in
 // first-seen order, libraries with scs first.
-func Groups(s *Set, instr map[string]float64) []*Group {
+func Groups(s *Set, instr map[string][]float64) []*Group {
 	suiteOrder := make(map[string]int)
 	for i, su := range suites {
 		suiteOrder[su.ID] = i
@@ -147,7 +148,8 @@ func Groups(s *Set, instr map[string]float64) []*Group {
 			groups[gk{suite, kind}] = g
 			list = append(list, g)
 		}
-		g.Rows = append(g.Rows, Row{Bench: r.Name, Size: size, Lib: lib, Res: r, Instr: instr[r.Name]})
+		g.Rows = append(g.Rows, Row{Bench: r.Name, Size: size, Lib: lib, Res: r,
+			Instr: Median(instr[r.Name]), InstrRuns: instr[r.Name]})
 	}
 	rank := func(suite string) int {
 		if i, ok := suiteOrder[suite]; ok {

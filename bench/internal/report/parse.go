@@ -115,12 +115,13 @@ func Parse(r io.Reader) (*Set, error) {
 	return s, nil
 }
 
-// ParseInstructions reads the output of bench/scripts/instructions.sh:
-// lines "name<TAB>instructions/op", followed by lines
-// "name<TAB>R x scs", which it skips (the report computes its own ratios).
-// Empty lines are skipped; anything else is an error.
-func ParseInstructions(r io.Reader) (map[string]float64, error) {
-	out := make(map[string]float64)
+// ParseInstructions reads the output of bench/scripts/instructions.sh,
+// one or more runs concatenated: lines "name<TAB>instructions/op",
+// followed by lines "name<TAB>R x scs", which it skips (the report
+// computes its own ratios). It returns each benchmark's counts, one per
+// run. Empty lines are skipped; anything else is an error.
+func ParseInstructions(r io.Reader) (map[string][]float64, error) {
+	out := make(map[string][]float64)
 	sc := bufio.NewScanner(r)
 	line := 0
 	for sc.Scan() {
@@ -140,7 +141,8 @@ func ParseInstructions(r io.Reader) (map[string]float64, error) {
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %q is not an instruction count: %w", line, value, err)
 		}
-		out[TrimProcs(name)] = float64(n)
+		name = TrimProcs(name)
+		out[name] = append(out[name], float64(n))
 	}
 	return out, sc.Err()
 }

@@ -75,7 +75,14 @@ func TestParseInstructions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]float64{"BenchmarkX/lib=scs": 100, "BenchmarkX/lib=a": 250}
+	twice, err := ParseInstructions(strings.NewReader("BenchmarkX/lib=a\t250\nBenchmarkX/lib=a\t2.50 x scs\nBenchmarkX/lib=a\t-7\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := []float64{250, -7}; !reflect.DeepEqual(twice["BenchmarkX/lib=a"], w) {
+		t.Errorf("two runs: got %v, want %v", twice, w)
+	}
+	want := map[string][]float64{"BenchmarkX/lib=scs": {100}, "BenchmarkX/lib=a": {250}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
