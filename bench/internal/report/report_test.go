@@ -121,6 +121,10 @@ func TestSpread(t *testing.T) {
 	if got := Spread([]float64{90, 100, 150, 100, 95}); got != 0.5 {
 		t.Errorf("Spread = %v, want 0.5", got)
 	}
+	// Median 100; the farthest run is 20, below it, 80% away.
+	if got := Spread([]float64{110, 100, 20, 105, 100}); got != 0.8 {
+		t.Errorf("Spread = %v, want 0.8", got)
+	}
 	if got := Spread([]float64{7, 7, 7}); got != 0 {
 		t.Errorf("Spread of equal runs = %v, want 0", got)
 	}
