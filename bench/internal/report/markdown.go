@@ -508,5 +508,12 @@ func ratio(a, b float64) string {
 	if a <= 0 || b <= 0 || math.IsNaN(a) || math.IsNaN(b) {
 		return ""
 	}
-	return fmt.Sprintf("%.2f×", a/b)
+	switch r := a / b; {
+	case r >= 0.1:
+		return fmt.Sprintf("%.2f×", r)
+	case r >= 0.01:
+		return fmt.Sprintf("%.3f×", r)
+	default:
+		return fmt.Sprintf("%.4f×", r)
+	}
 }

@@ -201,3 +201,20 @@ func TestGolden(t *testing.T) {
 		}
 	}
 }
+
+func TestRatio(t *testing.T) {
+	for _, c := range []struct {
+		a, b float64
+		want string
+	}{
+		{130, 100, "1.30×"},
+		{8, 100, "0.080×"},
+		{12, 10000, "0.0012×"},
+		{0, 100, ""},
+		{100, math.NaN(), ""},
+	} {
+		if got := ratio(c.a, c.b); got != c.want {
+			t.Errorf("ratio(%v, %v) = %q, want %q", c.a, c.b, got, c.want)
+		}
+	}
+}
