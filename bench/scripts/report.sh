@@ -32,7 +32,7 @@ while [ $# -gt 0 ]; do
 	-instr-n) instr_n=${2:?-instr-n needs a number}; shift 2 ;;
 	-instr-runs) instr_runs=${2:?-instr-runs needs a number}; shift 2 ;;
 	-from-results) from_results=true; shift ;;
-	*) sed -n '2,20p' "$0" >&2; exit 2 ;;
+	*) sed -n '2,23p' "$0" >&2; exit 2 ;;
 	esac
 done
 [[ $count =~ ^[1-9][0-9]*$ ]] || { echo "-count $count: not a positive number" >&2; exit 2; }
