@@ -5,4 +5,11 @@
 // compared with. Run it with:
 //
 //	cd bench && go test -run '^$' -bench . -benchmem
+//
+// The published figures in BENCHMARKS.md come from bench/scripts/report.sh,
+// which runs the comparisons six times interleaved, counts instructions per
+// request with callgrind, saves the raw output in bench/results and writes
+// BENCHMARKS.md and bench/charts with cmd/report. TestBenchmarksUpToDate
+// fails when BENCHMARKS.md or a chart is not what cmd/report makes from
+// bench/results.
 package bench

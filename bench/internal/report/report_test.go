@@ -1,0 +1,220 @@
+package report
+
+import (
+	"bytes"
+	"flag"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+func TestParse(t *testing.T) {
+	in := `goos: linux
+cpu: Test CPU
+BenchmarkA-2   	 100	  12.5 ns/op	  8 B/op	  1 allocs/op
+BenchmarkB/lib=x-12	  10	  3000 ns/op	  0 B/op	  0 allocs/op	  2.000 roundtrips/op
+BenchmarkB/lib=x
+    log output of a benchmark
+run 2 of 2
+PASS
+goos: linux
+cpu: Other CPU
+BenchmarkA-2   	 100	  13.5 ns/op	  8 B/op	  1 allocs/op
+ok  	pkg	1.0s
+`
+	s, err := Parse(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantConfig := []Config{{"goos", "linux"}, {"cpu", "Test CPU"}, {"cpu", "Other CPU"}}
+	if !reflect.DeepEqual(s.Config, wantConfig) {
+		t.Errorf("Config = %v, want %v", s.Config, wantConfig)
+	}
+	if len(s.Results) != 2 || s.Results[0].Name != "BenchmarkA" || s.Results[1].Name != "BenchmarkB/lib=x" {
+		t.Fatalf("Results = %+v", s.Results)
+	}
+	a := s.Lookup("BenchmarkA")
+	if got := a.Values["ns/op"]; !reflect.DeepEqual(got, []float64{12.5, 13.5}) {
+		t.Errorf("A ns/op = %v", got)
+	}
+	b := s.Lookup("BenchmarkB/lib=x")
+	if !reflect.DeepEqual(b.Units, []string{"ns/op", "B/op", "allocs/op", "roundtrips/op"}) {
+		t.Errorf("B units = %v", b.Units)
+	}
+	if got := b.Values["roundtrips/op"]; !reflect.DeepEqual(got, []float64{2}) {
+		t.Errorf("B roundtrips/op = %v", got)
+	}
+}
+
+func TestParseRejectsBadNumber(t *testing.T) {
+	_, err := Parse(strings.NewReader("BenchmarkA-2 100 1x2 ns/op\n"))
+	if err == nil {
+		t.Fatal("Parse accepted 1x2 as a number")
+	}
+}
+
+func TestTrimProcs(t *testing.T) {
+	for in, want := range map[string]string{
+		"BenchmarkSizes/size=100B/kind=Write/lib=typed-msgpack-2": "BenchmarkSizes/size=100B/kind=Write/lib=typed-msgpack",
+		"BenchmarkA-16": "BenchmarkA",
+		"BenchmarkA":    "BenchmarkA",
+	} {
+		if got := TrimProcs(in); got != want {
+			t.Errorf("TrimProcs(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestParseInstructions(t *testing.T) {
+	got, err := ParseInstructions(strings.NewReader("BenchmarkX/lib=scs\t100\nBenchmarkX/lib=a\t250\n\nBenchmarkX/lib=a\t2.50 x scs\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	twice, err := ParseInstructions(strings.NewReader("BenchmarkX/lib=a\t250\nBenchmarkX/lib=a\t2.50 x scs\nBenchmarkX/lib=a\t-7\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := []float64{250, -7}; !reflect.DeepEqual(twice["BenchmarkX/lib=a"], w) {
+		t.Errorf("two runs: got %v, want %v", twice, w)
+	}
+	want := map[string][]float64{"BenchmarkX/lib=scs": {100}, "BenchmarkX/lib=a": {250}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	for _, bad := range []string{"BenchmarkX 100\n", "BenchmarkX\tmany\n"} {
+		if _, err := ParseInstructions(strings.NewReader(bad)); err == nil {
+			t.Errorf("ParseInstructions(%q) accepted it", bad)
+		}
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, c := range []struct {
+		in   []float64
+		want float64
+	}{
+		{[]float64{3}, 3},
+		{[]float64{5, 1, 3}, 3},
+		{[]float64{4, 1, 3, 2}, 2.5},
+		{[]float64{10, 10, 1, 1000, 10, 2}, 10},
+	} {
+		in := append([]float64(nil), c.in...)
+		if got := Median(in); got != c.want {
+			t.Errorf("Median(%v) = %v, want %v", c.in, got, c.want)
+		}
+		if !reflect.DeepEqual(in, c.in) {
+			t.Errorf("Median reordered its input: %v", in)
+		}
+	}
+	if got := Median(nil); !math.IsNaN(got) {
+		t.Errorf("Median(nil) = %v, want NaN", got)
+	}
+}
+
+func TestSpread(t *testing.T) {
+	// Median 100; the farthest run is 150, 50% away.
+	if got := Spread([]float64{90, 100, 150, 100, 95}); got != 0.5 {
+		t.Errorf("Spread = %v, want 0.5", got)
+	}
+	// Median 100; the farthest run is 20, below it, 80% away.
+	if got := Spread([]float64{110, 100, 20, 105, 100}); got != 0.8 {
+		t.Errorf("Spread = %v, want 0.8", got)
+	}
+	if got := Spread([]float64{7, 7, 7}); got != 0 {
+		t.Errorf("Spread of equal runs = %v, want 0", got)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	for name, want := range map[string][4]string{
+		"BenchmarkBaseline":                              {"baseline", "", "", "none"},
+		"BenchmarkTypedSession/json/Write":               {"memory", "Write", "", "typed-json"},
+		"BenchmarkSCS/Unused":                            {"memory", "Unused", "", "scs"},
+		"BenchmarkGorilla/ReadOnly":                      {"memory", "ReadOnly", "", "gorilla"},
+		"BenchmarkRedisTypedSession/ReadOnly":            {"redis", "ReadOnly", "", "typed-msgpack"},
+		"BenchmarkPostgresSCS/Write":                     {"postgres", "Write", "", "scs"},
+		"BenchmarkSizes/size=10KB/kind=Write/lib=scs":    {"sizes", "Write", "10KB", "scs"},
+		"BenchmarkCookie/kind=ReadOnly/lib=typed-cookie": {"Cookie", "ReadOnly", "", "typed-cookie"},
+		"BenchmarkOther/a/b":                             {"Other", "", "", "a/b"},
+	} {
+		s, k, z, l := classify(name)
+		if got := [4]string{s, k, z, l}; got != want {
+			t.Errorf("classify(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
+
+// TestGolden generates the report of a small fixture and compares it with
+// the reviewed output in testdata/golden (go test -update rewrites it).
+func TestGolden(t *testing.T) {
+	in, err := Load(filepath.Join("testdata", "fixture"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := Generate(in, "charts")
+	files := map[string][]byte{"BENCHMARKS.md": out.Markdown}
+	for name, svg := range out.Charts {
+		files[filepath.Join("charts", name)] = svg
+	}
+	dir := filepath.Join("testdata", "golden")
+	if *update {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+		for name, data := range files {
+			if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var want []string
+	err = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(dir, p)
+			want = append(want, rel)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) != len(files) {
+		t.Errorf("generated %d files, golden has %d (%v)", len(files), len(want), want)
+	}
+	for _, name := range want {
+		golden, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := files[name]; !ok {
+			t.Errorf("%s: not generated", name)
+		} else if !bytes.Equal(got, golden) {
+			t.Errorf("%s differs from the golden file; run go test -update and review the diff.\ngot:\n%s", name, got)
+		}
+	}
+}
+
+func TestRatio(t *testing.T) {
+	for _, c := range []struct {
+		a, b float64
+		want string
+	}{
+		{130, 100, "1.30×"},
+		{8, 100, "0.080×"},
+		{12, 10000, "0.0012×"},
+		{0, 100, ""},
+		{100, math.NaN(), ""},
+	} {
+		if got := ratio(c.a, c.b); got != c.want {
+			t.Errorf("ratio(%v, %v) = %q, want %q", c.a, c.b, got, c.want)
+		}
+	}
+}
