@@ -40,11 +40,15 @@ func (s *Session[T]) commit(h http.Header) error {
 	ctx := context.WithoutCancel(s.req.Context())
 	if s.intent == write && !s.has && len(s.flashes) == 0 {
 		// Nothing left to store: the last flashes of a session of
-		// flashes only were shown.
-		if s.found == foundLive {
-			s.intent = destroy
-		} else {
+		// flashes only were shown. A client-side session just ends
+		// (its cookie is cleared); a stored one is written like any
+		// change, and ended only if nothing came meanwhile (see
+		// emptied), so a concurrent login or flash is never lost.
+		switch {
+		case s.found != foundLive:
 			s.intent = keep
+		case s.m.sealer != nil:
+			s.intent = destroy
 		}
 	}
 	if s.m.sealer != nil {
@@ -59,6 +63,14 @@ func (s *Session[T]) commit(h http.Header) error {
 	case write:
 		if s.found == foundLive {
 			err = s.write(ctx)
+			if err == nil && !s.has && len(s.flashes) == 0 {
+				// The last flashes of a session of flashes only were
+				// shown, and nothing came meanwhile: end the emptied
+				// record if it is still the version just written.
+				if s.emptied(ctx) {
+					s.intent = destroy // clears the cookie
+				}
+			}
 		} else {
 			err = s.create(ctx)
 		}
@@ -435,23 +447,32 @@ const maxEndSteps = 16
 // was already moved is followed to its successor, which is ended too.
 func (s *Session[T]) end(ctx context.Context) error {
 	key, version, known := s.key, s.version, s.found == foundLive
+	var tidy []string // tombstones to delete once the session is ended
+	done := func() error {
+		// The successor is ended: now the chain may go, last first.
+		for i := len(tidy) - 1; i >= 0; i-- {
+			if err := s.deleteKey(ctx, tidy[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	for range maxEndSteps {
 		if !known {
 			rec, err := s.m.store.Load(ctx, key)
 			switch {
 			case errors.Is(err, backend.ErrNotFound):
-				return nil
+				return done()
 			case errors.Is(err, backend.ErrCorrupt):
-				return s.deleteKey(ctx, key)
+				tidy = append(tidy, key)
+				return done()
 			case err != nil:
 				return err
 			}
 			if e, perr := envelope.Parse(rec.Data); perr == nil && e.Retired {
-				if err := s.deleteKey(ctx, key); err != nil {
-					return err
-				}
+				tidy = append(tidy, key)
 				if len(e.Successor) == 0 {
-					return nil // ended by another logout
+					return done() // ended by another logout
 				}
 				key = string(e.Successor)
 				continue
@@ -466,9 +487,10 @@ func (s *Session[T]) end(ctx context.Context) error {
 		_, err = s.m.store.Update(ctx, key, version, tomb, s.m.idle)
 		switch {
 		case err == nil:
-			return s.deleteKey(ctx, key)
+			tidy = append(tidy, key)
+			return done()
 		case errors.Is(err, backend.ErrNotFound):
-			return nil
+			return done()
 		case errors.Is(err, backend.ErrConflict):
 			known = false // changed or moved meanwhile: look again
 		default:
@@ -476,6 +498,25 @@ func (s *Session[T]) end(ctx context.Context) error {
 		}
 	}
 	return fmt.Errorf("the session kept changing under %d attempts to end it: %w", maxEndSteps, backend.ErrConflict)
+}
+
+// emptied replaces the record just written, empty, by a tombstone with
+// compare-and-set, and deletes it; a conflict means another request wrote
+// meanwhile, and the record stays.
+func (s *Session[T]) emptied(ctx context.Context) bool {
+	now := s.m.now()
+	tomb, err := s.record(envelope.Envelope{Created: now, Deadline: now, Retired: true})
+	if err == nil {
+		_, err = s.m.store.Update(ctx, s.key, s.version, tomb, s.m.idle)
+	}
+	if err == nil {
+		err = s.deleteKey(ctx, s.key)
+	}
+	if err != nil && !errors.Is(err, backend.ErrConflict) && !errors.Is(err, backend.ErrNotFound) {
+		s.m.log.WarnContext(ctx, "session: ending an emptied session failed; it expires by itself",
+			slog.String("key", logKey(s.key)), slog.Any("error", err))
+	}
+	return err == nil
 }
 
 // deleteKey deletes the record under key; one already gone is fine.

@@ -338,7 +338,10 @@ func checkType[T any](w codec.Codec, extra []codec.Codec) error {
 		if err := tc.CheckType(t); err != nil {
 			return fmt.Errorf("session: New[%v]: %w", t, err)
 		}
-	} else if err := roundTripZero[T](w); err != nil {
+	}
+	// Also for a checked type: a marshaler of the user's may fail (or
+	// panic) on the zero value, which every session starts from.
+	if err := roundTripZero[T](w); err != nil {
 		return fmt.Errorf("session: New[%v]: codec %q cannot round-trip the zero value: %w", t, w.Name(), err)
 	}
 	for _, c := range extra {
@@ -352,7 +355,14 @@ func checkType[T any](w codec.Codec, extra []codec.Codec) error {
 	return nil
 }
 
-func roundTripZero[T any](c codec.Codec) error {
+// roundTripZero encodes and decodes the zero value of T with c; a panic
+// of a custom codec is an error too.
+func roundTripZero[T any](c codec.Codec) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("codec panicked: %v", r)
+		}
+	}()
 	var zero T
 	b, err := c.Marshal(&zero)
 	if err == nil {

@@ -12,8 +12,9 @@ import (
 // Normalisations: times come back in UTC (see the package doc); a string
 // that is not valid UTF-8 comes back with U+FFFD in place of each bad byte
 // (keep binary data in []byte); a field with omitempty that held an empty
-// slice or map comes back nil. Floats must be finite: NaN and ±Inf fail to
-// encode.
+// slice or map comes back nil; a json.RawMessage comes back compacted, and
+// a nil one as the four bytes null. Floats must be finite: NaN and ±Inf
+// fail to encode.
 //
 // Unmarshal rejects trailing data after the value. Any error caused by the
 // input (syntax errors, values that do not fit the target type, errors from

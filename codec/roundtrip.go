@@ -58,6 +58,10 @@ func RoundTrip[T any](v T, codecs ...Codec) error {
 // maxDiffLines is the most differences RoundTrip lists per codec.
 const maxDiffLines = 10
 
+// maxDiffDepth is how deep RoundTrip compares; a value deeper than that
+// (or cyclic) is reported as not compared rather than passed.
+const maxDiffDepth = 1000
+
 type differ struct{ lines []string }
 
 func (d *differ) add(path string, got, want reflect.Value) {
@@ -69,7 +73,11 @@ func (d *differ) add(path string, got, want reflect.Value) {
 // diff compares got with want, both of one type, and records where they
 // differ.
 func (d *differ) diff(path string, got, want reflect.Value, depth int) {
-	if len(d.lines) >= maxDiffLines || depth > 100 {
+	if len(d.lines) >= maxDiffLines {
+		return
+	}
+	if depth > maxDiffDepth {
+		d.lines = append(d.lines, path+": deeper than "+strconv.Itoa(maxDiffDepth)+" levels; not compared")
 		return
 	}
 	t := want.Type()

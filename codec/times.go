@@ -51,15 +51,27 @@ func scanType(t reflect.Type, seen map[reflect.Type]bool, f *typeFacts, settable
 	switch t.Kind() {
 	case reflect.Interface:
 		f.iface = true
-	case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map:
+	case reflect.Map:
+		if t.Key() == timeType {
+			f.time = f.time || settable
+		}
+		scanType(t.Elem(), seen, f, settable)
+	case reflect.Pointer, reflect.Slice, reflect.Array:
 		scanType(t.Elem(), seen, f, settable)
 	case reflect.Struct:
 		for i := range t.NumField() {
 			fl := t.Field(i)
-			scanType(fl.Type, seen, f, settable && fl.IsExported())
+			// The exported fields of an embedded struct are settable
+			// even when its type is unexported.
+			scanType(fl.Type, seen, f, settable && (fl.IsExported() || fl.Anonymous))
 		}
 	}
 }
+
+// maxTimeDepth bounds how deep timesToUTC follows a value: far deeper
+// than any session's data, and only cyclic values (through pointers) reach
+// it.
+const maxTimeDepth = 1 << 16
 
 // timesToUTC sets every time.Time reachable from the value p points to (not
 // through interfaces) to UTC.
@@ -72,7 +84,7 @@ func timesToUTC(p any) {
 }
 
 func toUTC(v reflect.Value, depth int) {
-	if depth > 1000 {
+	if depth > maxTimeDepth {
 		return // a cyclic value: reached through pointers only
 	}
 	t := v.Type()
@@ -95,6 +107,19 @@ func toUTC(v reflect.Value, depth int) {
 			toUTC(v.Index(i), depth+1)
 		}
 	case reflect.Map:
+		if t.Key() == timeType {
+			// Time keys (JSON reads them through UnmarshalText): move
+			// every entry to the key's UTC form.
+			keys := v.MapKeys()
+			for _, k := range keys {
+				val := v.MapIndex(k)
+				v.SetMapIndex(k, reflect.Value{})
+				v.SetMapIndex(reflect.ValueOf(k.Interface().(time.Time).UTC()), val)
+			}
+		}
+		if !holdsTime(t.Elem()) {
+			return
+		}
 		iter := v.MapRange()
 		for iter.Next() {
 			e := reflect.New(t.Elem()).Elem()
@@ -104,7 +129,7 @@ func toUTC(v reflect.Value, depth int) {
 		}
 	case reflect.Struct:
 		for i := range t.NumField() {
-			if t.Field(i).IsExported() {
+			if f := t.Field(i); f.IsExported() || f.Anonymous {
 				toUTC(v.Field(i), depth+1)
 			}
 		}
