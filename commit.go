@@ -82,14 +82,21 @@ func (s *Session[T]) commit(h http.Header) error {
 	if err != nil {
 		return err
 	}
-	// The response depends on the session, so on the cookie or token:
-	// keep shared caches from serving it to other visitors.
+	s.idHeaders(h)
+	return nil
+}
+
+// idHeaders adds, after a successful commit, the headers that carry the
+// session's ID: Vary for the carriers read (the response depends on the
+// session, so shared caches must not serve it to other visitors), then a
+// new or renewed ID, the same ID again when SetPersist changed the
+// cookie's lifetime, or the instruction to forget the ID.
+func (s *Session[T]) idHeaders(h http.Header) {
 	s.m.vary(h)
 	switch {
 	case s.token != "":
 		s.sendID(h, s.token)
 	case s.resend && s.raw != "" && !s.viaHeader && s.found == foundLive:
-		// SetPersist changed the cookie's lifetime, not the ID.
 		s.sendID(h, s.raw)
 	case s.intent == destroy,
 		s.hadCookie && s.found == foundNothing:
@@ -98,7 +105,6 @@ func (s *Session[T]) commit(h http.Header) error {
 		// corrupt or unreadable session's ID is left alone.
 		s.dropID(h)
 	}
-	return nil
 }
 
 // failedHeaders adds to h, after a failed commit, the session headers the
@@ -586,17 +592,7 @@ func (s *Session[T]) commitSealed(ctx context.Context, h http.Header) error {
 	if err != nil {
 		return err
 	}
-	s.m.vary(h)
-	switch {
-	case s.token != "":
-		s.sendID(h, s.token)
-	case s.resend && s.raw != "" && !s.viaHeader && s.found == foundLive:
-		// SetPersist changed the cookie's lifetime, not the ID.
-		s.sendID(h, s.raw)
-	case s.intent == destroy,
-		s.hadCookie && s.found == foundNothing:
-		s.dropID(h)
-	}
+	s.idHeaders(h)
 	return nil
 }
 

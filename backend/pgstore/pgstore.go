@@ -174,6 +174,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/typedsession/session/backend"
+	"github.com/typedsession/session/internal/deadline"
 )
 
 // Defaults of the options.
@@ -763,7 +764,7 @@ func classify(ctx context.Context, op string, err error) error {
 	}
 	var acq *acquireError
 	isAcquire := errors.As(err, &acq)
-	if cerr := ctxErr(ctx); cerr != nil {
+	if cerr := deadline.Err(ctx); cerr != nil {
 		if isAcquire && errors.Is(cerr, context.DeadlineExceeded) {
 			// The deadline passed waiting for a connection: the pool is
 			// exhausted or the server does not accept connections.
@@ -782,18 +783,6 @@ func classify(ctx context.Context, op string, err error) error {
 	}
 	// No reply: the connection failed, or could not be had.
 	return fmt.Errorf("pgstore: %s: %w: %w", op, backend.ErrUnavailable, err)
-}
-
-// ctxErr returns ctx.Err(), or context.DeadlineExceeded if ctx's deadline
-// has passed but its timer has not fired yet.
-func ctxErr(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
-		return context.DeadlineExceeded
-	}
-	return nil
 }
 
 // unavailableCode reports whether a SQLSTATE means that the server cannot

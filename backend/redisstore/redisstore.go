@@ -176,6 +176,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/typedsession/session/backend"
+	"github.com/typedsession/session/internal/deadline"
 )
 
 // DefaultPrefix is prepended to every key unless WithPrefix says otherwise.
@@ -606,7 +607,7 @@ func (s *Store) bounded(ctx context.Context, op string, fn func(context.Context)
 		cctx, cancel := context.WithTimeout(ctx, s.timeout)
 		defer cancel()
 		err := fn(cctx)
-		if err != nil && cctx.Err() != nil && ctxErr(ctx) == nil {
+		if err != nil && cctx.Err() != nil && deadline.Err(ctx) == nil {
 			return fmt.Errorf("redisstore: %s: %w: no reply within %v (%v)", op, backend.ErrUnavailable, s.timeout, err)
 		}
 		return classifyNil(ctx, op, err)
@@ -646,7 +647,7 @@ func (s *Store) bounded(ctx context.Context, op string, fn func(context.Context)
 	}
 	// fn's goroutine goes on and sends to done, which is buffered and
 	// not reused.
-	if cerr := ctxErr(ctx); cerr != nil {
+	if cerr := deadline.Err(ctx); cerr != nil {
 		return fmt.Errorf("redisstore: %s: %w", op, cerr)
 	}
 	return fmt.Errorf("redisstore: %s: %w: no reply within %v", op, backend.ErrUnavailable, s.timeout)
@@ -742,7 +743,7 @@ func classify(ctx context.Context, op string, err error) error {
 		}
 		return fmt.Errorf("redisstore: %s: %w", op, err)
 	}
-	if cerr := ctxErr(ctx); cerr != nil {
+	if cerr := deadline.Err(ctx); cerr != nil {
 		if errors.Is(err, cerr) {
 			return fmt.Errorf("redisstore: %s: %w", op, err)
 		}
@@ -755,20 +756,6 @@ func classify(ctx context.Context, op string, err error) error {
 	}
 	// No reply: the connection failed, timed out or could not be had.
 	return fmt.Errorf("redisstore: %s: %w: %w", op, backend.ErrUnavailable, err)
-}
-
-// ctxErr returns ctx.Err(), or context.DeadlineExceeded if ctx's deadline
-// has passed but its timer has not fired yet: a socket deadline set from
-// the context's (ContextTimeoutEnabled) can expire a moment before the
-// context itself does.
-func ctxErr(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
-		return context.DeadlineExceeded
-	}
-	return nil
 }
 
 // unavailableReply reports whether a server error reply means that the
