@@ -160,3 +160,59 @@ type Sealer interface {
 	// wrapping ErrNotFound, and the manager treats it as no session.
 	Open(name, value string) (record []byte, stale bool, err error)
 }
+
+// GroupSeparator separates the two parts of a grouped key (see KeyGroup).
+const GroupSeparator = "."
+
+// KeyGroup returns the group of key: the part after the first
+// GroupSeparator, or "" for a key without one.
+//
+// The manager stores a session that has an owner (session.Config.Owner)
+// under a grouped key, H + "." + G, where H is the hash of the session's
+// ID and G a digest of the owner: all the sessions of one owner share G,
+// and G never reveals the owner. Stores that implement OwnerIndex keep an
+// index of the keys of each group. A store that shards its keys (Redis
+// Cluster) places the keys of one group, and the group's index, together,
+// so that one atomic step can reach all of them.
+func KeyGroup(key string) string {
+	for i := 0; i < len(key); i++ {
+		if key[i] == GroupSeparator[0] {
+			return key[i+1:]
+		}
+	}
+	return ""
+}
+
+// KeyedRecord is a record with the key it is stored under, as
+// OwnerIndex.Group returns it.
+type KeyedRecord struct {
+	Key string
+	Record
+}
+
+// OwnerIndex is implemented by stores that index their records by the
+// group of their keys (see KeyGroup), so that the manager can list and
+// revoke the sessions of one owner without scanning the store. The
+// manager asks for it with a type assertion; without it, listing and
+// revoking fail with an error.
+//
+// A store that implements it keeps the index in step with every Create,
+// Update, Touch and Delete of a grouped key, and with expiry: the index
+// of a group lives as long as its longest-lived record, and entries of
+// records that expired or were deleted are removed as the store comes
+// across them, so an index never grows beyond its group's live records
+// by more than a bounded amount.
+type OwnerIndex interface {
+	// Group returns the live records whose key is in group, in no
+	// particular order. It returns an empty slice, not an error, for a
+	// group with no live records. The group must not be empty.
+	Group(ctx context.Context, group string) ([]KeyedRecord, error)
+
+	// DeleteGroup deletes every record whose key is in group, except the
+	// one under keep ("" keeps none), and returns how many live records it
+	// deleted. It is one atomic step: every record of the group whose
+	// Create or Update returned before DeleteGroup was called is gone once
+	// it returns, and no Update or Touch can bring one back. A record
+	// created after it is not affected. The group must not be empty.
+	DeleteGroup(ctx context.Context, group, keep string) (int, error)
+}

@@ -49,10 +49,18 @@ type Harness struct {
 // Run runs the conformance suite against the stores newStore returns. Each
 // check is a subtest of t that calls newStore once, with the subtest's
 // *testing.T, for a store of its own; the factory registers any cleanup
-// with t.Cleanup.
+// with t.Cleanup. Run also calls newStore once with t itself, to learn
+// whether the store implements backend.OwnerIndex: if it does, the checks
+// of the index run too (their names start with Group or DeleteGroup).
 func Run(t *testing.T, newStore func(t *testing.T) Harness) {
 	t.Helper()
-	for _, c := range checks() {
+	all := checks()
+	// The checks of an optional interface are left out, not skipped, for
+	// a store without it: one store from the factory tells.
+	if _, ok := newStore(t).Store.(backend.OwnerIndex); ok {
+		all = append(all, groupChecks()...)
+	}
+	for _, c := range all {
 		t.Run(c.name, func(t *testing.T) {
 			h := newStore(t)
 			if h.Store == nil {

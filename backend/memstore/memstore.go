@@ -123,9 +123,10 @@ type inner struct {
 }
 
 type shard struct {
-	mu sync.RWMutex
-	m  map[string]entry
-	_  [64]byte // keep neighbouring shards' locks off one cache line
+	mu     sync.RWMutex
+	m      map[string]entry
+	groups map[string]map[string]struct{} // the keys of each group with a record here (see backend.KeyGroup)
+	_      [64]byte                       // keep neighbouring shards' locks off one cache line
 }
 
 type entry struct {
@@ -134,7 +135,10 @@ type entry struct {
 	expiry  time.Time // in the store's clock; the record is live while now < expiry
 }
 
-var _ backend.Store = (*Store)(nil)
+var (
+	_ backend.Store      = (*Store)(nil)
+	_ backend.OwnerIndex = (*Store)(nil)
+)
 
 // New returns an empty Store and starts its background sweeper.
 func New(opts ...Option) *Store {
@@ -157,6 +161,7 @@ func New(opts ...Option) *Store {
 	}
 	for i := range in.shards {
 		in.shards[i].m = make(map[string]entry)
+		in.shards[i].groups = make(map[string]map[string]struct{})
 	}
 	go in.sweepLoop()
 	s := &Store{inner: in}
@@ -208,7 +213,7 @@ func (in *inner) sweep() {
 		now := in.now()
 		for k, e := range sh.m {
 			if !now.Before(e.expiry) {
-				delete(sh.m, k)
+				sh.remove(k)
 			}
 		}
 		sh.mu.Unlock()
@@ -234,8 +239,46 @@ func (s *Store) Len() int {
 	return n
 }
 
+// shardFor returns the shard of key: the shard of its group for a grouped
+// key, so that the records of one group share a lock and DeleteGroup is
+// one atomic step.
 func (in *inner) shardFor(key string) *shard {
+	if g := backend.KeyGroup(key); g != "" {
+		return in.shardOfGroup(g)
+	}
 	return &in.shards[maphash.String(in.seed, key)&in.mask]
+}
+
+func (in *inner) shardOfGroup(group string) *shard {
+	return &in.shards[maphash.String(in.seed, group)&in.mask]
+}
+
+// put stores e under key and indexes a grouped key. The caller holds
+// sh.mu for writing.
+func (sh *shard) put(key string, e entry) {
+	sh.m[key] = e
+	if g := backend.KeyGroup(key); g != "" {
+		keys := sh.groups[g]
+		if keys == nil {
+			keys = make(map[string]struct{})
+			sh.groups[g] = keys
+		}
+		keys[key] = struct{}{}
+	}
+}
+
+// remove deletes the record under key and its index entry. The caller
+// holds sh.mu for writing.
+func (sh *shard) remove(key string) {
+	delete(sh.m, key)
+	if g := backend.KeyGroup(key); g != "" {
+		if keys := sh.groups[g]; keys != nil {
+			delete(keys, key)
+			if len(keys) == 0 {
+				delete(sh.groups, g)
+			}
+		}
+	}
 }
 
 // check validates the arguments every method shares; ctx comes first so
@@ -296,7 +339,7 @@ func (s *Store) Create(ctx context.Context, key string, data []byte, ttl time.Du
 		return 0, backend.ErrExists
 	}
 	v := s.version.Add(1)
-	sh.m[key] = entry{data: data, version: v, expiry: now.Add(ttl)}
+	sh.put(key, entry{data: data, version: v, expiry: now.Add(ttl)})
 	return v, nil
 }
 
@@ -322,7 +365,7 @@ func (s *Store) Update(ctx context.Context, key string, version uint64, data []b
 		return 0, backend.ErrNotFound
 	}
 	if !now.Before(e.expiry) {
-		delete(sh.m, key)
+		sh.remove(key)
 		return 0, backend.ErrNotFound
 	}
 	if e.version != version {
@@ -351,7 +394,7 @@ func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error 
 		return backend.ErrNotFound
 	}
 	if !now.Before(e.expiry) {
-		delete(sh.m, key)
+		sh.remove(key)
 		return backend.ErrNotFound
 	}
 	e.expiry = now.Add(ttl)
@@ -367,9 +410,56 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	}
 	sh := s.shardFor(key)
 	sh.mu.Lock()
-	delete(sh.m, key)
+	sh.remove(key)
 	sh.mu.Unlock()
 	return nil
+}
+
+// Group returns the live records whose key is in group (see
+// backend.KeyGroup), removing the index entries of expired ones. Like
+// Load, it returns the Store's own copies of the data.
+func (s *Store) Group(ctx context.Context, group string) ([]backend.KeyedRecord, error) {
+	if err := check(ctx, "group", group); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	sh := s.shardOfGroup(group)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	out := []backend.KeyedRecord{}
+	for k := range sh.groups[group] {
+		e := sh.m[k]
+		if !now.Before(e.expiry) {
+			sh.remove(k)
+			continue
+		}
+		out = append(out, backend.KeyedRecord{Key: k, Record: backend.Record{Data: e.data, Version: e.version, TTL: e.expiry.Sub(now)}})
+	}
+	return out, nil
+}
+
+// DeleteGroup deletes every record whose key is in group except the one
+// under keep, under the lock of the group's shard, and returns how many
+// live records it deleted.
+func (s *Store) DeleteGroup(ctx context.Context, group, keep string) (int, error) {
+	if err := check(ctx, "delete group", group); err != nil {
+		return 0, err
+	}
+	now := s.now()
+	sh := s.shardOfGroup(group)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	n := 0
+	for k := range sh.groups[group] {
+		if k == keep {
+			continue
+		}
+		if now.Before(sh.m[k].expiry) {
+			n++
+		}
+		sh.remove(k)
+	}
+	return n, nil
 }
 
 // clone returns a private copy of b; empty input gives a non-nil empty slice

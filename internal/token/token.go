@@ -5,6 +5,14 @@
 // 128-bit minimum) encoded with base64.RawURLEncoding: 43 characters from
 // [A-Za-z0-9_-], safe in cookies and URLs without escaping.
 //
+// A session that has an owner gets a grouped ID: the random part, a dot,
+// and the owner's group, a GroupLen-character digest of the owner (see
+// Group). Its store key keeps the group in the clear after the hash of
+// the whole ID (see Key and backend.KeyGroup), so that a store can index
+// and co-locate the sessions of one owner. The group never reveals the
+// owner, and it adds no guessable part to the ID: the random part alone
+// carries the 256 bits.
+//
 // The ID itself is never used as a store key. Key derives the key as the
 // SHA-256 of the ID, so whoever can read the store (a backup, a replica, a
 // debugging session, a log of keys) learns nothing that could be replayed
@@ -15,6 +23,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+
+	"github.com/typedsession/session/backend"
 )
 
 // Len is the length of a session ID: 32 random bytes in
@@ -23,6 +33,44 @@ const Len = 43
 
 // rawLen is the number of random bytes in a session ID.
 const rawLen = 32
+
+// GroupLen is the length of an owner's group: 16 bytes of a digest in
+// base64.RawURLEncoding.
+const GroupLen = 22
+
+// groupedLen is the length of a grouped ID: the random part, the
+// separator and the group.
+const groupedLen = Len + 1 + GroupLen
+
+// Group returns the group of the sessions of owner: the first 16 bytes of
+// a SHA-256 of owner, with a domain prefix, in base64.RawURLEncoding. Two
+// owners share a group only if they collide on 128 bits of SHA-256.
+func Group(owner string) string {
+	h := sha256.New()
+	h.Write([]byte("typedsession owner\x00"))
+	h.Write([]byte(owner))
+	var sum [sha256.Size]byte
+	return base64.RawURLEncoding.EncodeToString(h.Sum(sum[:0])[:16])
+}
+
+// NewIn returns a fresh session ID in group, a value of Group, or an
+// ungrouped ID (as New) for the empty group.
+func NewIn(group string) (string, error) {
+	id, err := New()
+	if err != nil || group == "" {
+		return id, err
+	}
+	return id + backend.GroupSeparator + group, nil
+}
+
+// GroupOf returns the group of the valid ID or key s, or "" for an
+// ungrouped one.
+func GroupOf(s string) string {
+	if len(s) == groupedLen {
+		return s[Len+1:]
+	}
+	return ""
+}
 
 // New returns a fresh session ID: 32 bytes from crypto/rand encoded with
 // base64.RawURLEncoding. The result always satisfies Valid.
@@ -37,22 +85,37 @@ func New() (string, error) {
 // Valid reports whether s has the exact form of a session ID: Len
 // characters from the URL-safe base64 alphabet in canonical form, that is
 // exactly the strings base64.RawURLEncoding.Strict() decodes to 32 bytes and
-// re-encodes unchanged. The final character carries 4 data bits and 2
-// padding bits; the padding bits must be zero. Valid does not allocate.
+// re-encodes unchanged (the final character carries 4 data bits and 2
+// padding bits; the padding bits must be zero), optionally followed by the
+// group separator and a group in canonical form (the final character of
+// 16 bytes carries 2 data bits and 4 zero padding bits). Valid does not
+// allocate.
 //
 // A valid ID is not necessarily a known one: callers still look it up, and
 // must never adopt an unknown ID (strict mode).
 func Valid(s string) bool {
-	if len(s) != Len {
+	switch len(s) {
+	case Len:
+	case groupedLen:
+		if s[Len] != backend.GroupSeparator[0] || !canonical(s[Len+1:], 15) {
+			return false
+		}
+	default:
 		return false
 	}
+	// 43 characters carry 258 bits; the last 2 must be zero.
+	return canonical(s[:Len], 3)
+}
+
+// canonical reports whether every byte of s is in the alphabet and the
+// padding bits (pad) of its last character are zero.
+func canonical(s string, pad byte) bool {
 	var or byte
-	for i := 0; i < Len; i++ {
+	for i := 0; i < len(s); i++ {
 		or |= decode(s[i])
 	}
-	// Every valid value is below 64, so invalid (0xff) sets bit 7. 43
-	// characters carry 258 bits; the last 2 must be zero.
-	return or&0x80 == 0 && decode(s[Len-1])&3 == 0
+	// Every valid value is below 64, so invalid (0xff) sets bit 7.
+	return or&0x80 == 0 && decode(s[len(s)-1])&pad == 0
 }
 
 // decodeMap maps a byte to its 6-bit value in the URL-safe base64
@@ -85,7 +148,8 @@ const invalid = 0xff
 func decode(c byte) byte { return decodeMap[c] }
 
 // Key returns the store key for the session ID tok: the SHA-256 of tok's
-// bytes, encoded with base64.RawURLEncoding (Len characters).
+// bytes, encoded with base64.RawURLEncoding (Len characters), followed for
+// a grouped ID by the separator and its group.
 //
 // Stores keep sessions under this key rather than under the ID so that a
 // leaked store (a dump, a backup, a replica, a key listing in a log) does
@@ -95,16 +159,22 @@ func decode(c byte) byte { return decodeMap[c] }
 // bytes (every valid ID), Key allocates only the returned string.
 func Key(tok string) string {
 	var sum [sha256.Size]byte
-	if len(tok) <= Len {
+	if len(tok) <= groupedLen {
 		// Hash from a stack copy: converting a string longer than 32 bytes
 		// to []byte would allocate.
-		var in [Len]byte
+		var in [groupedLen]byte
 		n := copy(in[:], tok)
 		sum = sha256.Sum256(in[:n])
 	} else {
 		sum = sha256.Sum256([]byte(tok))
 	}
-	var buf [Len]byte
-	base64.RawURLEncoding.Encode(buf[:], sum[:])
+	var buf [groupedLen]byte
+	base64.RawURLEncoding.Encode(buf[:Len], sum[:])
+	g := GroupOf(tok)
+	if g == "" {
+		return string(buf[:Len])
+	}
+	buf[Len] = backend.GroupSeparator[0]
+	copy(buf[Len+1:], g)
 	return string(buf[:])
 }

@@ -2,6 +2,7 @@ package token
 
 import (
 	"encoding/base64"
+	"github.com/typedsession/session/backend"
 	"strings"
 	"testing"
 )
@@ -182,13 +183,22 @@ func FuzzValid(f *testing.F) {
 	f.Add("")
 	f.Add(sample[:Len-1] + "B")
 	f.Add(sample + "\n")
+	f.Add(sample + "." + Group("alice"))
+	f.Add(sample + "." + Group("alice")[:GroupLen-1] + "B")
 	f.Fuzz(func(t *testing.T, s string) {
 		valid := Valid(s)
-		b, err := base64.RawURLEncoding.Strict().DecodeString(s)
-		// The decoder skips '\r' and '\n', so also require re-encoding to s.
-		strict := err == nil && len(b) == rawLen && base64.RawURLEncoding.EncodeToString(b) == s
-		if valid != strict {
-			t.Fatalf("Valid(%q) = %v, but strict decoding (err %v, %d bytes) says %v", s, valid, err, len(b), strict)
+		// strict decodes s as canonical base64 of n bytes. The decoder
+		// skips '\r' and '\n', so it also requires re-encoding to s.
+		strict := func(s string, n int) bool {
+			b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+			return err == nil && len(b) == n && base64.RawURLEncoding.EncodeToString(b) == s
+		}
+		want := strict(s, rawLen)
+		if id, group, ok := strings.Cut(s, "."); ok {
+			want = strict(id, rawLen) && strict(group, 16)
+		}
+		if valid != want {
+			t.Fatalf("Valid(%q) = %v, strict decoding says %v", s, valid, want)
 		}
 	})
 }
@@ -207,5 +217,50 @@ func BenchmarkKey(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		sinkString = Key(sample)
+	}
+}
+
+func TestGroupedIDs(t *testing.T) {
+	g := Group("alice")
+	if len(g) != GroupLen || g != Group("alice") || g == Group("bob") || g == Group("") {
+		t.Fatalf("Group(alice) = %q: want %d characters, stable, distinct from other owners", g, GroupLen)
+	}
+	if strings.Contains(g, "alice") {
+		t.Fatalf("Group(alice) = %q shows the owner", g)
+	}
+	id, err := NewIn(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !Valid(id) || len(id) != Len+1+GroupLen || GroupOf(id) != g {
+		t.Fatalf("NewIn(%q) = %q: Valid %v, GroupOf %q", g, id, Valid(id), GroupOf(id))
+	}
+	key := Key(id)
+	if len(key) != len(id) || GroupOf(key) != g || backend.KeyGroup(key) != g || key[:Len] == id[:Len] {
+		t.Fatalf("Key(%q) = %q: want the hash of the ID, then its group %q", id, key, g)
+	}
+	if Key(id[:Len]) == key[:Len] {
+		t.Fatal("a grouped ID's key hashes only the random part: the group would not be bound to the ID")
+	}
+	plain, err := NewIn("")
+	if err != nil || len(plain) != Len || GroupOf(plain) != "" || backend.KeyGroup(Key(plain)) != "" {
+		t.Fatalf("NewIn(\"\") = %q, %v: want an ungrouped ID", plain, err)
+	}
+	for _, bad := range []string{
+		id[:Len] + "!" + g,                    // another separator
+		id[:Len] + "." + g[:GroupLen-1] + "B", // padding bits set in the group
+		id[:Len] + "." + g[:GroupLen-1],       // group too short
+		id + "A",
+		id[:Len] + "." + strings.Repeat("*", GroupLen),
+	} {
+		if Valid(bad) {
+			t.Errorf("Valid(%q) = true", bad)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { Valid(id) }); n != 0 {
+		t.Errorf("Valid of a grouped ID allocates %v times", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { Key(id) }); n != 1 {
+		t.Errorf("Key of a grouped ID allocates %v times, want 1 (the key)", n)
 	}
 }
