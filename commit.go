@@ -57,13 +57,23 @@ func (s *Session[T]) commit(h http.Header) error {
 	var err error
 	switch s.intent {
 	case keep:
-		if s.found == foundLive {
+		switch {
+		case s.found != foundLive:
+		case s.regroup():
+			err = s.moveToGroup(ctx)
+		default:
 			s.touchIfDue(ctx)
 		}
 	case write:
 		if s.found == foundLive {
-			err = s.write(ctx)
-			if err == nil && !s.has && len(s.flashes) == 0 {
+			if !s.regroup() {
+				err = s.write(ctx)
+			}
+			if errors.Is(err, errRegroup) || s.regroup() {
+				// The owner changed: a new ID in the owner's index.
+				s.intent = renew
+				err = s.renew(ctx)
+			} else if err == nil && !s.has && len(s.flashes) == 0 {
 				// The last flashes of a session of flashes only were
 				// shown, and nothing came meanwhile: end the emptied
 				// record if it is still the version just written.
@@ -139,7 +149,11 @@ func (s *Session[T]) payload() ([]byte, error) {
 // envelope is the record of the session's data p, created at created and
 // ending at dead, with its flashes and the extensions this build keeps.
 func (s *Session[T]) envelope(created, dead time.Time, p []byte) envelope.Envelope {
-	return envelope.Envelope{Created: created, Deadline: dead, Ext: s.ext, Flashes: encodeFlashes(s.flashes), Persist: s.persistExt(), Payload: p}
+	e := envelope.Envelope{Created: created, Deadline: dead, Ext: s.ext, Flashes: encodeFlashes(s.flashes), Persist: s.persistExt(), Payload: p}
+	if s.m.index != nil {
+		e.Written = s.m.now() // listed by Manager.Sessions
+	}
+	return e
 }
 
 // record frames a stored record.
@@ -176,7 +190,7 @@ func (s *Session[T]) create(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	tok, key, v, err := s.createRecord(ctx, rec, s.ttlFor(now, dead))
+	tok, key, v, err := s.createRecord(ctx, s.group(), rec, s.ttlFor(now, dead))
 	if err != nil {
 		return err
 	}
@@ -186,10 +200,11 @@ func (s *Session[T]) create(ctx context.Context) error {
 	return nil
 }
 
-// createRecord stores rec under a fresh ID, retrying on a collision.
-func (s *Session[T]) createRecord(ctx context.Context, rec []byte, ttl time.Duration) (tok, key string, version uint64, err error) {
+// createRecord stores rec under a fresh ID in group, retrying on a
+// collision.
+func (s *Session[T]) createRecord(ctx context.Context, group string, rec []byte, ttl time.Duration) (tok, key string, version uint64, err error) {
 	for range maxCreateAttempts {
-		tok, err = token.New()
+		tok, err = token.NewIn(group)
 		if err != nil {
 			return "", "", 0, fmt.Errorf("session: new ID: %w", err)
 		}
@@ -236,6 +251,9 @@ func (s *Session[T]) write(ctx context.Context) error {
 		}
 		if p, err = s.reload(ctx); err != nil {
 			return err
+		}
+		if s.regroup() {
+			return errRegroup
 		}
 	}
 }
@@ -353,7 +371,7 @@ func (s *Session[T]) renew(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	tok, key, v, err := s.createRecord(ctx, rec, ttl)
+	tok, key, v, err := s.createRecord(ctx, s.group(), rec, ttl)
 	if err != nil {
 		return err
 	}
@@ -530,6 +548,26 @@ func (s *Session[T]) deleteKey(ctx context.Context, key string) error {
 	if err := s.m.store.Delete(ctx, key); err != nil && !errors.Is(err, backend.ErrNotFound) {
 		return err
 	}
+	return nil
+}
+
+// moveToGroup moves an unchanged session whose ID is not in its owner's
+// group (a session stored before Config.Owner was set) to a new ID in it,
+// so that the owner's sessions can be listed and revoked. A failure that
+// leaves the old session as it was is logged and the response goes on
+// with it; one that may have retired the old ID fails the commit, whose
+// error response carries the new ID (see renew).
+func (s *Session[T]) moveToGroup(ctx context.Context) error {
+	err := s.renew(ctx)
+	switch {
+	case err == nil:
+		s.intent = renew
+		return nil
+	case s.stray != "":
+		return err
+	}
+	s.m.log.WarnContext(ctx, "session: moving a session into its owner's index failed; trying again on its next request",
+		slog.String("key", logKey(s.key)), slog.Any("error", err))
 	return nil
 }
 

@@ -25,6 +25,13 @@ const (
 	// EventDestroyed: a session was deleted by Destroy (Info).
 	EventDestroyed = "session destroyed"
 
+	// EventRevoked: sessions of an owner were ended by RevokeOwner,
+	// RevokeOtherSessions or RevokeSession (Info). "sessions" counts
+	// them; "group" is the start of the owner's group, a digest that
+	// never shows the owner, and "key" the session's key for
+	// RevokeSession.
+	EventRevoked = "session revoked"
+
 	// EventExpired: a request presented the ID of a session past its
 	// absolute lifetime (Info). A session past its idle timeout has
 	// left the store and shows up as EventUnknownID.

@@ -36,7 +36,7 @@ type harness struct {
 	t     testing.TB
 	clock *fakeclock.Clock
 	mem   *memstore.Store
-	store *backendtest.FaultStore
+	store *backendtest.IndexedFaultStore
 	mgr   *session.Manager[UserSession]
 	logs  *syncBuffer
 }
@@ -65,7 +65,7 @@ func newHarness(t testing.TB, cfg session.Config) *harness {
 	h := &harness{t: t, clock: fakeclock.New(epoch), logs: &syncBuffer{}}
 	h.mem = memstore.New(memstore.WithClock(h.clock.Now))
 	t.Cleanup(func() { h.mem.Close() })
-	h.store = backendtest.NewFaultStore(h.mem)
+	h.store = backendtest.NewIndexedFaultStore(h.mem)
 	h.mgr = h.manager(cfg)
 	t.Cleanup(func() { checkNoSecretsInLogs(t, h.logs.String()) })
 	return h

@@ -297,7 +297,7 @@ func testRenewalFault(t *testing.T, renew string, i int, fault renewalFault) {
 	}
 	h.store.Always(backendtest.OpAll, backendtest.Fault{Before: check})
 	h.store.ResetCalls()
-	fault.schedule(h.store, i)
+	fault.schedule(h.store.FaultStore, i)
 	res := b.do(http.MethodPost, "/renew")
 	h.store.Clear()
 	check(context.Background())

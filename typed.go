@@ -126,6 +126,20 @@ type Config struct {
 	// matters for writers in other processes. Default DefaultMaxRetries.
 	MaxRetries int
 
+	// Owner names the user a session belongs to, "" for an anonymous
+	// one: OwnerOf(func(s UserSession) string { return s.UserID }). New
+	// fails if its function takes another type than the Manager's. With
+	// it, and a store that implements backend.OwnerIndex
+	// (memstore, redisstore, pgstore), Manager.Sessions lists a user's
+	// sessions and RevokeOwner, RevokeOtherSessions and RevokeSession end
+	// them. The owner is read from the data at every commit: a session
+	// whose owner changes (a login, a logout by clearing the user, a
+	// switch of user) moves to a new ID in its new owner's index, as if
+	// RenewID were called, and a session stored before Owner was set
+	// moves on its next request. It must be a pure, fast function of the
+	// data. Without it, sessions are not indexed.
+	Owner Owner
+
 	// Transport says how session IDs travel: in the cookie (the default),
 	// as bearer tokens in the Authorization header, or both. See
 	// Transport.
@@ -182,6 +196,8 @@ type Manager[T any] struct {
 	now        func() time.Time
 	maxRetries int
 	transport  Transport
+	owner      func(T) string
+	index      backend.OwnerIndex // set with owner when the store keeps an index of owners
 
 	// locks serialise the commits of one store key within this process,
 	// so that concurrent requests of one visitor resolve a conflict in a
@@ -227,6 +243,16 @@ func New[T any](store backend.Store, cfg Config) (*Manager[T], error) {
 		now:        cfg.Now,
 		maxRetries: cfg.MaxRetries,
 		transport:  cfg.Transport,
+	}
+	if cfg.Owner != nil {
+		f, ok := cfg.Owner.(ownerFunc[T])
+		if !ok || f == nil {
+			return nil, fmt.Errorf("session: New[%v]: Config.Owner %v does not take a %v", reflect.TypeFor[T](), cfg.Owner, reflect.TypeFor[T]())
+		}
+		m.owner = f
+		if sealer == nil {
+			m.index, _ = store.(backend.OwnerIndex)
+		}
 	}
 	if isNil(m.codec) {
 		m.codec = codec.MsgPack

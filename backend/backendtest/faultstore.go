@@ -23,15 +23,17 @@ const (
 	OpUpdate
 	OpTouch
 	OpDelete
+	OpGroup       // backend.OwnerIndex.Group
+	OpDeleteGroup // backend.OwnerIndex.DeleteGroup
 
 	// OpWrite is every method that may change the store.
-	OpWrite = OpCreate | OpUpdate | OpTouch | OpDelete
+	OpWrite = OpCreate | OpUpdate | OpTouch | OpDelete | OpDeleteGroup
 	// OpAll is every method.
-	OpAll = OpLoad | OpWrite
+	OpAll = OpLoad | OpGroup | OpWrite
 )
 
 // opNames are the method names in bit order.
-var opNames = [...]string{"Load", "Create", "Update", "Touch", "Delete"}
+var opNames = [...]string{"Load", "Create", "Update", "Touch", "Delete", "Group", "DeleteGroup"}
 
 // String returns the names of the methods in o joined by "|", such as
 // "Create|Update".
@@ -105,6 +107,9 @@ const maxLog = 10000
 // (Always). A one-shot fault takes precedence over an Always fault. If two
 // one-shot faults fall due on the same call, the one scheduled first
 // applies and the other applies to the next matching call.
+//
+// NewIndexedFaultStore wraps a store that also implements
+// backend.OwnerIndex, and injects faults into its index calls too.
 //
 // A FaultStore is safe for concurrent use if the wrapped store is.
 type FaultStore struct {
@@ -350,4 +355,54 @@ func (f *FaultStore) Delete(ctx context.Context, key string) (err error) {
 		return err
 	}
 	return fault.after(OpDelete, f.inner.Delete(ctx, key))
+}
+
+// IndexedFaultStore is a FaultStore over a store that implements
+// backend.OwnerIndex, and implements it too: its Group and DeleteGroup
+// are counted, logged and subject to faults like the Store methods.
+type IndexedFaultStore struct {
+	*FaultStore
+	index backend.OwnerIndex
+}
+
+var _ backend.OwnerIndex = (*IndexedFaultStore)(nil)
+
+// NewIndexedFaultStore returns an IndexedFaultStore wrapping s, with no
+// faults scheduled.
+func NewIndexedFaultStore[S interface {
+	backend.Store
+	backend.OwnerIndex
+}](s S) *IndexedFaultStore {
+	return &IndexedFaultStore{FaultStore: NewFaultStore(s), index: s}
+}
+
+// Group forwards the call to the wrapped store, subject to the faults
+// scheduled for OpGroup. The call log shows the group as the key.
+func (f *IndexedFaultStore) Group(ctx context.Context, group string) (recs []backend.KeyedRecord, err error) {
+	fault, done := f.begin(OpGroup, group)
+	defer func() { done(err) }()
+	if err := fault.before(ctx, OpGroup); err != nil {
+		return nil, err
+	}
+	recs, err = f.index.Group(ctx, group)
+	if err = fault.after(OpGroup, err); err != nil {
+		return nil, err
+	}
+	return recs, nil
+}
+
+// DeleteGroup forwards the call to the wrapped store, subject to the
+// faults scheduled for OpDeleteGroup. The call log shows the group as the
+// key.
+func (f *IndexedFaultStore) DeleteGroup(ctx context.Context, group, keep string) (n int, err error) {
+	fault, done := f.begin(OpDeleteGroup, group)
+	defer func() { done(err) }()
+	if err := fault.before(ctx, OpDeleteGroup); err != nil {
+		return 0, err
+	}
+	n, err = f.index.DeleteGroup(ctx, group, keep)
+	if err = fault.after(OpDeleteGroup, err); err != nil {
+		return 0, err
+	}
+	return n, nil
 }

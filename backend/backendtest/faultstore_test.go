@@ -432,7 +432,7 @@ func TestOpString(t *testing.T) {
 		0:                  "none",
 		backendtest.OpLoad: "Load",
 		backendtest.OpCreate | backendtest.OpUpdate: "Create|Update",
-		backendtest.OpAll:           "Load|Create|Update|Touch|Delete",
+		backendtest.OpAll:           "Load|Create|Update|Touch|Delete|Group|DeleteGroup",
 		backendtest.OpDelete | 1<<7: "Delete|Op(0x80)",
 	} {
 		if got := op.String(); got != want {

@@ -41,6 +41,9 @@
 //	      the empty payload and treat the record as no session.
 //	0x10  persist: 1 byte, 1 if the session's cookie outlives the browser
 //	      session, 0 if it does not; absent, the manager's default applies.
+//	0x11  last write: 8 bytes, Unix milliseconds (int64). The manager
+//	      writes it when it tracks owners (session.Config.Owner), to list
+//	      when each session of an owner was last changed.
 //	0x82  idle deadline (critical): 8 bytes, Unix milliseconds (int64).
 //	      Client-side records (a sealed cookie) carry their idle timeout
 //	      here, since no store expires them; a reader that skipped it
@@ -85,7 +88,10 @@ const (
 	tagPersist = 0x10
 	// tagIdle holds the idle deadline of a client-side record.
 	tagIdle = critical | 0x02
-	// idleLen is the length of an idle-deadline extension: tag, length, value.
+	// tagWritten holds the time of the record's last write.
+	tagWritten = 0x11
+	// idleLen is the length of an idle-deadline or last-write extension:
+	// tag, length, value.
 	idleLen = 1 + 1 + 8
 )
 
@@ -118,8 +124,12 @@ type Envelope struct {
 	Successor []byte
 	// Flashes is the value of the flashes extension (tag 0x01), if any.
 	Flashes []byte
-	// Persist is the value of the persist extension (tag 0x03), if any.
+	// Persist is the value of the persist extension (tag 0x10), if any.
 	Persist []byte
+	// Written is when the record was last written, or the zero time. It
+	// has millisecond precision and is written only when it is not the
+	// zero time.
+	Written time.Time
 	// Idle is the idle deadline of a client-side record, or the zero
 	// time: after it the session is over, as if a server store had let
 	// the record expire. It has millisecond precision and is written only
@@ -160,6 +170,9 @@ func (e *Envelope) extLen() int {
 	if !e.Idle.IsZero() {
 		n += idleLen
 	}
+	if !e.Written.IsZero() {
+		n += idleLen
+	}
 	return n
 }
 
@@ -169,8 +182,8 @@ func (e *Envelope) extLen() int {
 // It returns an error wrapping ErrMalformed, and dst unchanged, if e.Codec
 // is empty or longer than 32 bytes, Created is before the Unix epoch,
 // Deadline is before Created (after truncation), or either time does not
-// fit in int64 milliseconds, or Idle is neither the zero time nor a
-// time from the Unix epoch on. Append does not allocate when dst has enough
+// fit in int64 milliseconds, or Idle or Written is neither the zero
+// time nor a time from the Unix epoch on. Append does not allocate when dst has enough
 // spare capacity (see Size).
 func Append(dst []byte, e Envelope) ([]byte, error) {
 	if len(e.Codec) == 0 || len(e.Codec) > maxNameLen {
@@ -187,10 +200,15 @@ func Append(dst []byte, e Envelope) ([]byte, error) {
 	if deadline < created {
 		return dst, fmt.Errorf("%w: deadline %v before creation time %v", ErrMalformed, e.Deadline, e.Created)
 	}
-	var idle int64
+	var idle, written int64
 	if !e.Idle.IsZero() {
 		if idle, ok = unixMilli(e.Idle); !ok || idle < 0 {
 			return dst, fmt.Errorf("%w: idle deadline %v out of range", ErrMalformed, e.Idle)
+		}
+	}
+	if !e.Written.IsZero() {
+		if written, ok = unixMilli(e.Written); !ok || written < 0 {
+			return dst, fmt.Errorf("%w: last write %v out of range", ErrMalformed, e.Written)
 		}
 	}
 	dst = append(dst, magic, version, byte(len(e.Codec)))
@@ -216,6 +234,10 @@ func Append(dst []byte, e Envelope) ([]byte, error) {
 	if !e.Idle.IsZero() {
 		dst = append(dst, tagIdle, 8)
 		dst = binary.BigEndian.AppendUint64(dst, uint64(idle))
+	}
+	if !e.Written.IsZero() {
+		dst = append(dst, tagWritten, 8)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(written))
 	}
 	dst = append(dst, e.Ext...)
 	return append(dst, e.Payload...), nil
@@ -324,6 +346,12 @@ func (e *Envelope) parseExt(ext []byte) error {
 				return malformedError("negative idle deadline")
 			}
 			e.Idle = time.UnixMilli(idle).UTC()
+		case tag == tagWritten && l == 8:
+			// A last write of another length is not this build's: it
+			// is kept, like any unknown extension.
+			if w := int64(binary.BigEndian.Uint64(ext[i+1+k:])); w >= 0 {
+				e.Written = time.UnixMilli(w).UTC()
+			}
 		case tag&critical != 0:
 			return extensionError(tag)
 		case run < 0:

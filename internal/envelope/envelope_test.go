@@ -588,3 +588,33 @@ func TestFlashesExtension(t *testing.T) {
 		}
 	}
 }
+
+func TestWrittenExtension(t *testing.T) {
+	created := time.UnixMilli(1_700_000_000_000).UTC()
+	written := created.Add(90 * time.Minute)
+	e := Envelope{Codec: "json", Created: created, Deadline: created.Add(time.Hour * 12), Written: written, Persist: []byte{1}, Payload: []byte(`{}`)}
+	b, err := Append(nil, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != e.Size() {
+		t.Errorf("Append wrote %d bytes, Size says %d", len(b), e.Size())
+	}
+	got, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Written.Equal(written) || string(got.Persist) != "\x01" || string(got.Payload) != "{}" || len(got.Ext) != 0 {
+		t.Errorf("Parse = %+v, want the last write %v, persist and payload back", got, written)
+	}
+	// A record without it parses with the zero time.
+	e.Written = time.Time{}
+	b, _ = Append(nil, e)
+	if got, err := Parse(b); err != nil || !got.Written.IsZero() {
+		t.Errorf("Parse without a last write = (%v, %v), want the zero time", got.Written, err)
+	}
+	e.Written = time.UnixMilli(-5)
+	if _, err := Append(nil, e); !errors.Is(err, ErrMalformed) {
+		t.Errorf("Append with a last write before the epoch: %v, want ErrMalformed", err)
+	}
+}
