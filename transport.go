@@ -19,7 +19,7 @@ const (
 	// TransportHeader carries the ID as a bearer token, for API clients
 	// and mobile apps: requests send "Authorization: Bearer <ID>", and a
 	// response that creates or renews the session sends the new ID, the
-	// same 43-character form as the cookie value, in the TokenHeader
+	// same string as the cookie value, in the TokenHeader
 	// response header. A response that ends the session (Destroy, or a
 	// token naming nothing) sends TokenHeader with an empty value: the
 	// client should forget its token. The session cookie is ignored and

@@ -54,6 +54,21 @@ func snippetFlash(s *session.Session[UserSession]) {
 	_, _ = flashes, err
 }
 
+func snippetOwner(store backend.Store) {
+	mgr, err := session.New[UserSession](store, session.Config{
+		Owner: session.OwnerOf(func(s UserSession) string { return s.UserID }), // "" = anonymous
+	})
+	_, _ = mgr, err
+}
+
+func snippetRevoke(mgr *session.Manager[UserSession], r *http.Request, user, handle string) {
+	list, err := mgr.Sessions(r.Context(), user)        // []SessionInfo: Handle, Created, LastWrite, Expires, Current
+	n, err := mgr.RevokeOtherSessions(r.Context(), user) // "log out my other devices"
+	n, err = mgr.RevokeOwner(r.Context(), user)          // after a password change: everywhere
+	err = mgr.RevokeSession(r.Context(), user, handle)   // "sign out that laptop"
+	_, _, _ = list, n, err
+}
+
 func snippetHostPrefix() {
 	cfg := session.Config{Cookie: session.CookieConfig{Name: "__Host-session"}}
 	_ = cfg
