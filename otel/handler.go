@@ -27,7 +27,7 @@ const (
 type counters struct {
 	attrs                                []attribute.KeyValue
 	created, renewed, destroyed, expired metric.Int64Counter
-	rejected, retried, failed            metric.Int64Counter
+	rejected, retried, failed, revoked   metric.Int64Counter
 }
 
 // handler is the slog.Handler Handler returns.
@@ -63,6 +63,7 @@ func Handler(next slog.Handler, opts ...Option) slog.Handler {
 		rejected:  int64Counter(m, "session.ids.rejected", "{request}", "Requests that presented an unknown or retired session ID."),
 		retried:   int64Counter(m, "session.conflicts.retried", "{retry}", "Commits replayed after losing a compare-and-set to a concurrent writer."),
 		failed:    int64Counter(m, "session.commits.failed", "{commit}", "Commits that could not be stored."),
+		revoked:   int64Counter(m, "session.revoked", "{session}", "Sessions ended by RevokeOwner, RevokeOtherSessions or RevokeSession."),
 	}}
 }
 
@@ -100,8 +101,11 @@ func (h *handler) count(ctx context.Context, r slog.Record) {
 	var (
 		ctr   metric.Int64Counter
 		extra attribute.KeyValue
+		n     int64 = 1
 	)
 	switch r.Message {
+	case session.EventRevoked:
+		ctr, n = c.revoked, revokedCount(r)
 	case session.EventCreated:
 		ctr = c.created
 	case session.EventRenewed:
@@ -123,10 +127,24 @@ func (h *handler) count(ctx context.Context, r slog.Record) {
 	}
 	if extra.Valid() {
 		attrs := make([]attribute.KeyValue, 0, 1+len(c.attrs))
-		ctr.Add(ctx, 1, metric.WithAttributeSet(attribute.NewSet(append(append(attrs, extra), c.attrs...)...)))
+		ctr.Add(ctx, n, metric.WithAttributeSet(attribute.NewSet(append(append(attrs, extra), c.attrs...)...)))
 		return
 	}
-	ctr.Add(ctx, 1, metric.WithAttributes(c.attrs...))
+	ctr.Add(ctx, n, metric.WithAttributes(c.attrs...))
+}
+
+// revokedCount returns the "sessions" attribute of an EventRevoked
+// record: how many sessions it ended.
+func revokedCount(r slog.Record) int64 {
+	var n int64
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "sessions" && a.Value.Kind() == slog.KindInt64 {
+			n = a.Value.Int64()
+			return false
+		}
+		return true
+	})
+	return n
 }
 
 // commitReason classifies the "error" attribute of an EventCommitFailed

@@ -23,11 +23,12 @@
 // # Metrics
 //
 // Store records, with the attributes session.store.operation (load,
-// create, update, touch, delete) and session.store.outcome (ok,
+// create, update, touch, delete, and for a store with an owner index
+// group and delete_group) and session.store.outcome (ok,
 // not_found, exists, conflict, unavailable, error):
 //
-//	session.store.loads        counter    Load calls
-//	session.store.writes       counter    Create, Update, Touch and Delete calls
+//	session.store.loads        counter    Load and Group calls
+//	session.store.writes       counter    Create, Update, Touch, Delete and DeleteGroup calls
 //	session.store.conflicts    counter    Update calls lost to a concurrent writer (ErrConflict)
 //	session.store.unavailable  counter    calls that failed with ErrUnavailable
 //	session.store.duration     histogram  call latency in seconds
@@ -45,6 +46,7 @@
 //	session.ids.rejected      counter  EventUnknownID, EventRetiredID; attribute session.id.state (unknown, retired)
 //	session.conflicts.retried counter  EventConflictRetried
 //	session.commits.failed    counter  EventCommitFailed; attribute session.commit.reason (gone, unavailable, error)
+//	session.revoked           counter  sessions ended by the EventRevoked calls
 package otelsession
 
 import (

@@ -517,3 +517,46 @@ func TestHandlerDerived(t *testing.T) {
 		}
 	}
 }
+
+// TestOwnerIndexPassesThrough: the decorator of a store with an owner
+// index has one too, traced and measured; revocations are counted.
+func TestOwnerIndexPassesThrough(t *testing.T) {
+	tm := newTelemetry()
+	mem := memstore.New()
+	defer mem.Close()
+	st := otelsession.Store(mem, tm.opts...)
+	if _, ok := st.(backend.OwnerIndex); !ok {
+		t.Fatal("the decorator of memstore hides its owner index")
+	}
+	if _, ok := otelsession.Store(backendtest.NewFaultStore(mem), tm.opts...).(backend.OwnerIndex); ok {
+		t.Fatal("the decorator of a store without an owner index claims one")
+	}
+	logger := slog.New(otelsession.Handler(slog.NewTextHandler(&bytes.Buffer{}, nil), tm.opts...))
+	mgr, err := session.New[account](st, session.Config{
+		Logger: logger,
+		Owner:  session.OwnerOf(func(a account) string { return a.User }),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		req := httptest.NewRequest("POST", "/", nil)
+		mgr.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_ = mgr.From(r).Renew(account{User: "ann"})
+		})).ServeHTTP(httptest.NewRecorder(), req)
+	}
+	tm.spans.Reset()
+	ctx := context.Background()
+	if list, err := mgr.Sessions(ctx, "ann"); err != nil || len(list) != 2 {
+		t.Fatalf("Sessions = %v, %v", list, err)
+	}
+	if n, err := mgr.RevokeOwner(ctx, "ann"); err != nil || n != 2 {
+		t.Fatalf("RevokeOwner = %d, %v", n, err)
+	}
+	wantSpans(t, tm, "session.store.Group ok", "session.store.DeleteGroup ok")
+	tm.expect(t,
+		check{"session.store.loads", []attribute.KeyValue{op("group")}, 1},
+		check{"session.store.writes", []attribute.KeyValue{op("delete_group")}, 1},
+		check{"session.revoked", nil, 2},
+	)
+}

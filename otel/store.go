@@ -17,8 +17,8 @@ import (
 
 // Attribute keys of spans and measurements.
 const (
-	// AttrOperation is the store method: load, create, update, touch or
-	// delete.
+	// AttrOperation is the store method: load, create, update, touch,
+	// delete, group or delete_group.
 	AttrOperation = attribute.Key("session.store.operation")
 	// AttrOutcome is how a store call ended: ok, not_found, exists,
 	// conflict, unavailable or error.
@@ -67,6 +67,10 @@ type store struct {
 // passes every call and its result through unchanged, and is safe for
 // concurrent use if s is.
 //
+// If s also implements backend.OwnerIndex, so does the returned Store,
+// and its Group and DeleteGroup calls are traced and measured too (Group
+// counts as a load, DeleteGroup as a write).
+//
 // A span's status is Error when the call failed with ErrUnavailable or an
 // error the backend package does not name; ErrNotFound, ErrExists and
 // ErrConflict are answers the manager expects and acts on, so they only
@@ -93,24 +97,31 @@ func Store(s backend.Store, opts ...Option) backend.Store {
 		h = noop.Float64Histogram{}
 	}
 	st.duration = h
+	if ix, ok := s.(backend.OwnerIndex); ok {
+		return &indexedStore{store: st, index: ix}
+	}
 	return st
 }
 
 // Names of the operations, as span names and AttrOperation values.
 const (
-	opLoad   = "load"
-	opCreate = "create"
-	opUpdate = "update"
-	opTouch  = "touch"
-	opDelete = "delete"
+	opLoad        = "load"
+	opCreate      = "create"
+	opUpdate      = "update"
+	opTouch       = "touch"
+	opDelete      = "delete"
+	opGroup       = "group"
+	opDeleteGroup = "delete_group"
 )
 
 var spanNames = map[string]string{
-	opLoad:   "session.store.Load",
-	opCreate: "session.store.Create",
-	opUpdate: "session.store.Update",
-	opTouch:  "session.store.Touch",
-	opDelete: "session.store.Delete",
+	opLoad:        "session.store.Load",
+	opCreate:      "session.store.Create",
+	opUpdate:      "session.store.Update",
+	opTouch:       "session.store.Touch",
+	opDelete:      "session.store.Delete",
+	opGroup:       "session.store.Group",
+	opDeleteGroup: "session.store.DeleteGroup",
 }
 
 // start begins the span of a call of op and returns the function that
@@ -137,7 +148,7 @@ func (s *store) start(ctx context.Context, op string) (context.Context, func(err
 		attrs := make([]attribute.KeyValue, 0, 2+len(s.attrs))
 		attrs = append(append(attrs, opAttr, AttrOutcome.String(out)), s.attrs...)
 		set := metric.WithAttributeSet(attribute.NewSet(attrs...))
-		if op == opLoad {
+		if op == opLoad || op == opGroup {
 			s.loads.Add(ctx, 1, set)
 		} else {
 			s.writes.Add(ctx, 1, set)
@@ -185,4 +196,25 @@ func (s *store) Delete(ctx context.Context, key string) (err error) {
 	ctx, end := s.start(ctx, opDelete)
 	defer func() { end(err) }()
 	return s.next.Delete(ctx, key)
+}
+
+// indexedStore is the decorator of a store that implements
+// backend.OwnerIndex.
+type indexedStore struct {
+	*store
+	index backend.OwnerIndex
+}
+
+// Group calls the wrapped store's Group in a span.
+func (s *indexedStore) Group(ctx context.Context, group string) (recs []backend.KeyedRecord, err error) {
+	ctx, end := s.start(ctx, opGroup)
+	defer func() { end(err) }()
+	return s.index.Group(ctx, group)
+}
+
+// DeleteGroup calls the wrapped store's DeleteGroup in a span.
+func (s *indexedStore) DeleteGroup(ctx context.Context, group, keep string) (n int, err error) {
+	ctx, end := s.start(ctx, opDeleteGroup)
+	defer func() { end(err) }()
+	return s.index.DeleteGroup(ctx, group, keep)
 }
