@@ -42,7 +42,9 @@
 // (INSERT ... ON CONFLICT (key) DO UPDATE ... WHERE expires_at <= now()),
 // and never overwrites a live one. Update is a compare-and-set (UPDATE ...
 // WHERE key = $1 AND version = $2 AND expires_at > now()) that never
-// creates a row. Touch moves expires_at only. Delete deletes the row.
+// creates a row; an Update that has to wait for another transaction's
+// write to the row judges the row as that write left it, so one that
+// waited for a Delete reports backend.ErrNotFound. Touch moves expires_at only. Delete deletes the row.
 // Expired rows stay in the table, invisible, until the sweeper deletes
 // them or a Create replaces them.
 //
@@ -339,11 +341,15 @@ func newStatements(t string) statements {
 )
 SELECT EXISTS (SELECT 1 FROM ins), coalesce((SELECT repeat FROM prev), false)`,
 
-		// The UPDATE is the compare-and-set; cur (the statement's
-		// snapshot) tells a missing or expired row from a version
-		// conflict, and recognises a repeat of this very Update.
+		// The UPDATE is the compare-and-set; cur tells a missing or
+		// expired row from a version conflict, and recognises a repeat
+		// of this very Update. cur locks the row (FOR NO KEY UPDATE, the
+		// lock the UPDATE takes anyway) so that it reads the row's
+		// latest committed state, not the statement's snapshot: an
+		// Update that waited for a concurrent Delete or DeleteGroup
+		// finds no row and reports ErrNotFound, not ErrConflict.
 		update: `WITH cur AS (
-	SELECT expires_at > now() AS live, $3::bigint = ANY(writes) AS repeat FROM ` + t + ` WHERE key = $1
+	SELECT expires_at > now() AS live, $3::bigint = ANY(writes) AS repeat FROM ` + t + ` WHERE key = $1 FOR NO KEY UPDATE
 ), upd AS (
 	UPDATE ` + t + ` SET version = $3, data = $4,
 		expires_at = now() + $5::bigint * interval '1 microsecond',
