@@ -19,15 +19,22 @@ import (
 )
 
 // calls calls every method of s once, by name, on key (Update with
-// version), for tests that check what each method returns in one
-// situation.
+// version; Group and DeleteGroup on the group of key, or on key itself
+// for an ungrouped key), for tests that check what each method returns in
+// one situation.
 func calls(s *Store, key string, version uint64) map[string]func(context.Context) error {
+	group := backend.KeyGroup(key)
+	if group == "" {
+		group = key
+	}
 	return map[string]func(context.Context) error{
-		"Load":   func(ctx context.Context) error { _, err := s.Load(ctx, key); return err },
-		"Create": func(ctx context.Context) error { _, err := s.Create(ctx, key, nil, time.Minute); return err },
-		"Update": func(ctx context.Context) error { _, err := s.Update(ctx, key, version, nil, time.Minute); return err },
-		"Touch":  func(ctx context.Context) error { return s.Touch(ctx, key, time.Minute) },
-		"Delete": func(ctx context.Context) error { return s.Delete(ctx, key) },
+		"Load":        func(ctx context.Context) error { _, err := s.Load(ctx, key); return err },
+		"Create":      func(ctx context.Context) error { _, err := s.Create(ctx, key, nil, time.Minute); return err },
+		"Update":      func(ctx context.Context) error { _, err := s.Update(ctx, key, version, nil, time.Minute); return err },
+		"Touch":       func(ctx context.Context) error { return s.Touch(ctx, key, time.Minute) },
+		"Delete":      func(ctx context.Context) error { return s.Delete(ctx, key) },
+		"Group":       func(ctx context.Context) error { _, err := s.Group(ctx, group); return err },
+		"DeleteGroup": func(ctx context.Context) error { _, err := s.DeleteGroup(ctx, group, ""); return err },
 	}
 }
 
@@ -61,6 +68,7 @@ func TestClassify(t *testing.T) {
 		{"40P01 deadlock", pg("40P01"), true},
 		{"58030 I/O error", pg("58030"), true},
 		{"42P01 undefined table", pg("42P01"), false},
+		{"42703 undefined column", pg("42703"), false},
 		{"42501 insufficient privilege", pg("42501"), false},
 		{"28000 invalid authorization", pg("28000"), false},
 		{"28P01 invalid password", pg("28P01"), false},
@@ -187,9 +195,9 @@ func TestReadOnly(t *testing.T) {
 	}
 	for name, call := range calls(ro, "k", v) {
 		err := call(context.Background())
-		if name == "Load" {
+		if name == "Load" || name == "Group" {
 			if err != nil {
-				t.Errorf("Load from a read-only server: %v", err)
+				t.Errorf("%s from a read-only server: %v", name, err)
 			}
 			continue
 		}

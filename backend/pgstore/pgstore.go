@@ -5,23 +5,29 @@
 // # Table
 //
 // Records live in one table, "sessions" unless WithTable names another.
-// CreateTable creates it (idempotently; call it at start or from a
-// migration). The SQL, for those who manage their schema themselves:
+// CreateTable creates it, or upgrades a table of an earlier release
+// (idempotently; call it at start or from a migration). The SQL, for those
+// who manage their schema themselves:
 //
 //	CREATE TABLE IF NOT EXISTS sessions (
-//		key        text COLLATE "C" PRIMARY KEY,
-//		version    bigint      NOT NULL,
-//		data       bytea       NOT NULL,
-//		expires_at timestamptz NOT NULL,
-//		writes     bigint[]    NOT NULL
+//		key         text COLLATE "C" PRIMARY KEY,
+//		version     bigint      NOT NULL,
+//		data        bytea       NOT NULL,
+//		expires_at  timestamptz NOT NULL,
+//		writes      bigint[]    NOT NULL,
+//		owner_group text COLLATE "C"
 //	);
 //	CREATE INDEX IF NOT EXISTS sessions_expires_at_idx ON sessions (expires_at);
+//	CREATE INDEX IF NOT EXISTS sessions_group_idx ON sessions (owner_group) WHERE owner_group IS NOT NULL;
 //
 // key is the manager's store key (a hash of the session ID, never the ID),
 // version the record's current version, data the opaque record, expires_at
-// the end of its time to live and writes the versions of the record's last
-// eight writes, newest first (see Retries). The index on expires_at serves
-// the sweeper.
+// the end of its time to live, writes the versions of the record's last
+// eight writes, newest first (see Retries), and owner_group the group of
+// the key (backend.KeyGroup), NULL for a key without one. The index on
+// expires_at serves the sweeper, the one on owner_group the owner index
+// (Group and DeleteGroup). Index names are the table's name (without its
+// schema) followed by _expires_at_idx and _group_idx.
 //
 // With WithUnlogged, CreateTable makes the table UNLOGGED ("CREATE
 // UNLOGGED TABLE"): its writes skip the write-ahead log, which makes every
@@ -34,17 +40,61 @@
 // is: CreateTable never changes a table's kind (ALTER TABLE ... SET LOGGED
 // or SET UNLOGGED does, rewriting it).
 //
+// # Upgrading a table of an earlier release
+//
+// Tables created before the owner index lack owner_group and its index.
+// CreateTable adds them; by hand, the upgrade is
+//
+//	ALTER TABLE sessions ADD COLUMN IF NOT EXISTS owner_group text COLLATE "C";
+//	CREATE INDEX IF NOT EXISTS sessions_group_idx ON sessions (owner_group) WHERE owner_group IS NOT NULL;
+//
+// The ALTER TABLE rewrites nothing (a nullable column without a default),
+// but waits for, and then briefly blocks, every statement on the table.
+// The CREATE INDEX reads the whole table and blocks writes to it while it
+// does; on a large table, run CREATE INDEX CONCURRENTLY IF NOT EXISTS
+// (outside a transaction) with the same definition instead, before
+// CreateTable, which then finds the index (should CONCURRENTLY fail, drop
+// the invalid index it leaves and run it again). Existing rows keep a NULL
+// owner_group, which is right: earlier releases never stored grouped keys.
+//
+// Upgrade the table before deploying this release. Until then Create,
+// Group and DeleteGroup fail with a plain error (not
+// backend.ErrUnavailable: retrying will not help) that names this upgrade,
+// while Load, Update, Touch and Delete keep serving the existing sessions.
+// Earlier releases run unchanged on an upgraded table, since none of their
+// statements names owner_group.
+//
 // # Semantics
 //
 // Time is the database server's: a record is live while expires_at >
 // now(), whatever the application servers' clocks say. Load returns only
-// live rows. Create inserts, or replaces an expired row under the key
+// live rows. Create inserts, with the key's group in owner_group, or
+// replaces an expired row under the key
 // (INSERT ... ON CONFLICT (key) DO UPDATE ... WHERE expires_at <= now()),
 // and never overwrites a live one. Update is a compare-and-set (UPDATE ...
 // WHERE key = $1 AND version = $2 AND expires_at > now()) that never
-// creates a row. Touch moves expires_at only. Delete deletes the row.
+// creates a row; an Update that has to wait for another transaction's
+// write to the row judges the row as that write left it, so one that
+// waited for a Delete reports backend.ErrNotFound. Touch moves expires_at only. Delete deletes the row.
 // Expired rows stay in the table, invisible, until the sweeper deletes
 // them or a Create replaces them.
+//
+// The Store implements backend.OwnerIndex on owner_group, which is
+// written by the INSERT that creates the row and never changes after, as
+// the key does not. Group selects the live rows of a group. DeleteGroup is
+// one DELETE ... WHERE owner_group = $1 AND key <> $2, atomic like every
+// statement; it deletes the group's expired rows too, but counts only the
+// live ones. Under READ COMMITTED it deletes every row that its snapshot
+// shows, that is every row whose Create or Update returned before the
+// DELETE began; a row that a concurrent Update or Touch changes
+// meanwhile, it deletes in the state that write left (the DELETE waits
+// for the write, then checks the row again), and an Update or Touch that
+// comes to the row after it finds no row and fails with
+// backend.ErrNotFound. A row created after the DELETE began is not
+// affected. (A server whose default isolation level is REPEATABLE READ or
+// SERIALIZABLE reports such a collision of a DeleteGroup or an Update with
+// a concurrent write as a serialization failure instead, which is
+// backend.ErrUnavailable; nothing is changed.)
 //
 // Every Create and Update stores a fresh random, nonzero 64-bit version
 // (math/rand/v2), stored as a bigint with the same bits, never the version
@@ -61,11 +111,13 @@
 // statement the first time a pooled connection runs it, which costs one
 // more round trip once per connection and statement):
 //
-//	Load    SELECT version, data, expires_at, now() ... WHERE key = $1 AND expires_at > now()
-//	Create  WITH ... INSERT ... ON CONFLICT (key) DO UPDATE ... WHERE expired
-//	Update  WITH ... UPDATE ... WHERE key = $1 AND version = $2 AND live
-//	Touch   UPDATE ... SET expires_at = ... WHERE key = $1 AND live
-//	Delete  DELETE ... WHERE key = $1
+//	Load         SELECT version, data, expires_at, now() ... WHERE key = $1 AND expires_at > now()
+//	Create       WITH ... INSERT ... ON CONFLICT (key) DO UPDATE ... WHERE expired
+//	Update       WITH ... UPDATE ... WHERE key = $1 AND version = $2 AND live
+//	Touch        UPDATE ... SET expires_at = ... WHERE key = $1 AND live
+//	Delete       DELETE ... WHERE key = $1
+//	Group        SELECT key, version, data, expires_at, now() ... WHERE owner_group = $1 AND live
+//	DeleteGroup  WITH del AS (DELETE ... WHERE owner_group = $1 AND key <> $2 RETURNING live) SELECT count(*) ...
 //
 // The statements type their own parameters, so they also run over pgx's
 // simple protocol (pgx.QueryExecModeSimpleProtocol), which a pooler in
@@ -125,9 +177,11 @@
 //     and 58030 (system and I/O errors) and 25006 read-only transaction (a
 //     standby, or a primary made read-only during a failover). The error
 //     wraps backend.ErrUnavailable and the *pgconn.PgError.
-//   - Any other server error (undefined table, permission denied, ...):
-//     a plain error wrapping the *pgconn.PgError, because retrying will
-//     not help; these are misconfigurations.
+//   - Any other server error (undefined table, a table of an earlier
+//     release that lacks owner_group, permission denied, ...): a plain
+//     error wrapping the *pgconn.PgError, because retrying will not help;
+//     these are misconfigurations. The errors of a missing table and of a
+//     missing column say how to create or upgrade the table.
 //
 // # Contexts and time limits
 //
@@ -198,7 +252,10 @@ const keepWrites = 8
 // this process or another, holds the table's sweep lock.
 var ErrSweepBusy = errors.New("pgstore: another sweep of the table is running")
 
-var errEmptyKey = errors.New("pgstore: empty key")
+var (
+	errEmptyKey   = errors.New("pgstore: empty key")
+	errEmptyGroup = errors.New("pgstore: empty group")
+)
 
 // Operation names used in error messages.
 const (
@@ -207,6 +264,8 @@ const (
 	opUpdate = "update"
 	opTouch  = "touch"
 	opDelete = "delete"
+	opGroup  = "group"
+	opDelGrp = "delete group"
 	opSweep  = "sweep"
 	opTable  = "create table"
 )
@@ -317,7 +376,7 @@ func tableIdent(name string) (pgx.Identifier, error) {
 
 // statements holds the SQL of every method, with the table name quoted in.
 type statements struct {
-	load, create, update, touch, delete, sweep string
+	load, create, update, touch, delete, sweep, group, deleteGroup string
 }
 
 func newStatements(t string) statements {
@@ -330,20 +389,24 @@ func newStatements(t string) statements {
 		create: `WITH prev AS (
 	SELECT expires_at > now() AND $2::bigint = ANY(writes) AS repeat FROM ` + t + ` WHERE key = $1
 ), ins AS (
-	INSERT INTO ` + t + ` AS s (key, version, data, expires_at, writes)
-	VALUES ($1, $2, $3, now() + $4::bigint * interval '1 microsecond', ARRAY[$2::bigint])
+	INSERT INTO ` + t + ` AS s (key, version, data, expires_at, writes, owner_group)
+	VALUES ($1, $2, $3, now() + $4::bigint * interval '1 microsecond', ARRAY[$2::bigint], NULLIF($5::text, ''))
 	ON CONFLICT (key) DO UPDATE SET version = EXCLUDED.version, data = EXCLUDED.data,
-		expires_at = EXCLUDED.expires_at, writes = EXCLUDED.writes
+		expires_at = EXCLUDED.expires_at, writes = EXCLUDED.writes, owner_group = EXCLUDED.owner_group
 	WHERE s.expires_at <= now()
 	RETURNING 1
 )
 SELECT EXISTS (SELECT 1 FROM ins), coalesce((SELECT repeat FROM prev), false)`,
 
-		// The UPDATE is the compare-and-set; cur (the statement's
-		// snapshot) tells a missing or expired row from a version
-		// conflict, and recognises a repeat of this very Update.
+		// The UPDATE is the compare-and-set; cur tells a missing or
+		// expired row from a version conflict, and recognises a repeat
+		// of this very Update. cur locks the row (FOR NO KEY UPDATE, the
+		// lock the UPDATE takes anyway) so that it reads the row's
+		// latest committed state, not the statement's snapshot: an
+		// Update that waited for a concurrent Delete or DeleteGroup
+		// finds no row and reports ErrNotFound, not ErrConflict.
 		update: `WITH cur AS (
-	SELECT expires_at > now() AS live, $3::bigint = ANY(writes) AS repeat FROM ` + t + ` WHERE key = $1
+	SELECT expires_at > now() AS live, $3::bigint = ANY(writes) AS repeat FROM ` + t + ` WHERE key = $1 FOR NO KEY UPDATE
 ), upd AS (
 	UPDATE ` + t + ` SET version = $3, data = $4,
 		expires_at = now() + $5::bigint * interval '1 microsecond',
@@ -360,13 +423,29 @@ SELECT EXISTS (SELECT 1 FROM upd), coalesce((SELECT live FROM cur), false), coal
 		sweep: `DELETE FROM ` + t + ` WHERE key IN (
 	SELECT key FROM ` + t + ` WHERE expires_at <= now() LIMIT $1 FOR UPDATE SKIP LOCKED
 ) AND expires_at <= now()`,
+
+		group: `SELECT key, version, data, expires_at, now() FROM ` + t + ` WHERE owner_group = $1 AND expires_at > now()`,
+
+		// One DELETE, so one atomic step whose snapshot holds every row
+		// committed before it began; see "Semantics" in the package
+		// documentation for why no earlier write survives it. now() is
+		// the statement's (its transaction's) time, as in every other
+		// statement.
+		deleteGroup: `WITH del AS (
+	DELETE FROM ` + t + ` WHERE owner_group = $1 AND key <> $2 RETURNING expires_at > now() AS live
+)
+SELECT count(*) FROM del WHERE live`,
 	}
 }
 
-// CreateTable creates the store's table and its index if they do not exist
-// yet (the package documentation has the SQL). It is idempotent and safe to
-// run from several processes at once: it serialises on a transaction-level
-// advisory lock. Only WithTable and WithUnlogged matter to it.
+// CreateTable creates the store's table and its indexes if they do not
+// exist yet, and upgrades a table of an earlier release by adding the
+// owner_group column and its index (the package documentation has the SQL
+// and what the upgrade locks). It is idempotent and safe to run from
+// several processes at once: it serialises on a transaction-level
+// advisory lock. On a table that is up to date it changes nothing and
+// takes no lock on the table. Only WithTable and WithUnlogged matter to
+// it; WithUnlogged has no effect on a table that exists already.
 func CreateTable(ctx context.Context, pool *pgxpool.Pool, opts ...Option) error {
 	cfg, err := newConfig(opts)
 	if err != nil {
@@ -378,15 +457,23 @@ func CreateTable(ctx context.Context, pool *pgxpool.Pool, opts ...Option) error 
 		kind = "UNLOGGED TABLE"
 	}
 	t := ident.Sanitize()
-	index := pgx.Identifier{ident[len(ident)-1] + "_expires_at_idx"}.Sanitize()
+	name := ident[len(ident)-1]
+	expiresIdx, groupIdx := name+"_expires_at_idx", name+"_group_idx"
 	ddl := `CREATE ` + kind + ` IF NOT EXISTS ` + t + ` (
-	key        text COLLATE "C" PRIMARY KEY,
-	version    bigint      NOT NULL,
-	data       bytea       NOT NULL,
-	expires_at timestamptz NOT NULL,
-	writes     bigint[]    NOT NULL
+	key         text COLLATE "C" PRIMARY KEY,
+	version     bigint      NOT NULL,
+	data        bytea       NOT NULL,
+	expires_at  timestamptz NOT NULL,
+	writes      bigint[]    NOT NULL,
+	owner_group text COLLATE "C"
 )`
-	idx := `CREATE INDEX IF NOT EXISTS ` + index + ` ON ` + t + ` (expires_at)`
+	// The upgrade of a table of an earlier release. ALTER TABLE and
+	// CREATE INDEX lock the table even when IF NOT EXISTS makes them do
+	// nothing (ALTER TABLE so that no statement on the table runs
+	// meanwhile), so they run only when the catalog says they are needed.
+	addColumn := `ALTER TABLE ` + t + ` ADD COLUMN IF NOT EXISTS owner_group text COLLATE "C"`
+	createExpiresIdx := `CREATE INDEX IF NOT EXISTS ` + pgx.Identifier{expiresIdx}.Sanitize() + ` ON ` + t + ` (expires_at)`
+	createGroupIdx := `CREATE INDEX IF NOT EXISTS ` + pgx.Identifier{groupIdx}.Sanitize() + ` ON ` + t + ` (owner_group) WHERE owner_group IS NOT NULL`
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		// Concurrent CREATE ... IF NOT EXISTS of one name can fail with
 		// a unique violation in the catalog; the lock makes them queue.
@@ -396,8 +483,26 @@ func CreateTable(ctx context.Context, pool *pgxpool.Pool, opts ...Option) error 
 		if _, err := tx.Exec(ctx, ddl); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, idx)
-		return err
+		var hasColumn, hasExpiresIdx, hasGroupIdx bool
+		err := tx.QueryRow(ctx, `SELECT
+	EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = $1::text::regclass AND attname = 'owner_group' AND NOT attisdropped),
+	EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1::text::regclass AND c.relname = $2::text),
+	EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1::text::regclass AND c.relname = $3::text)`,
+			t, expiresIdx, groupIdx).Scan(&hasColumn, &hasExpiresIdx, &hasGroupIdx)
+		if err != nil {
+			return err
+		}
+		for _, step := range []struct {
+			done bool
+			sql  string
+		}{{hasColumn, addColumn}, {hasExpiresIdx, createExpiresIdx}, {hasGroupIdx, createGroupIdx}} {
+			if !step.done {
+				if _, err := tx.Exec(ctx, step.sql); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return classify(ctx, opTable, err)
@@ -428,7 +533,10 @@ type Store struct {
 	closeOnce sync.Once
 }
 
-var _ backend.Store = (*Store)(nil)
+var (
+	_ backend.Store      = (*Store)(nil)
+	_ backend.OwnerIndex = (*Store)(nil)
+)
 
 // New returns a Store that keeps its records in the table (see WithTable)
 // through pool, and starts its background sweeper (see WithSweepInterval).
@@ -513,7 +621,7 @@ func (s *Store) create(ctx context.Context, key string, data []byte, ttl time.Du
 	qctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	var created, repeat bool
-	err = s.queryRow(qctx, s.sql.create, []any{key, int64(v), nonNil(data), us}, &created, &repeat)
+	err = s.queryRow(qctx, s.sql.create, []any{key, int64(v), nonNil(data), us, backend.KeyGroup(key)}, &created, &repeat)
 	switch {
 	case err != nil:
 		return 0, classify(ctx, opCreate, err)
@@ -593,6 +701,65 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return classify(ctx, opDelete, err)
 	}
 	return nil
+}
+
+// Group returns the live records whose key is in group (see
+// backend.KeyGroup), in no particular order, with one query on the
+// owner_group index. Record.TTL is measured on the database's clock. A
+// group with no live record gives an empty slice; an empty group is an
+// error.
+func (s *Store) Group(ctx context.Context, group string) ([]backend.KeyedRecord, error) {
+	if err := checkGroup(ctx, opGroup, group); err != nil {
+		return nil, err
+	}
+	qctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	conn, err := s.pool.Acquire(qctx)
+	if err != nil {
+		return nil, classify(ctx, opGroup, &acquireError{err})
+	}
+	defer conn.Release()
+	rows, err := conn.Query(qctx, s.sql.group, group)
+	if err != nil {
+		return nil, classify(ctx, opGroup, err)
+	}
+	out := []backend.KeyedRecord{}
+	var (
+		key            string
+		version        int64
+		data           []byte
+		expires, dbNow time.Time
+	)
+	_, err = pgx.ForEachRow(rows, []any{&key, &version, &data, &expires, &dbNow}, func() error {
+		out = append(out, backend.KeyedRecord{Key: key, Record: backend.Record{
+			Data: data, Version: uint64(version), TTL: expires.Sub(dbNow),
+		}})
+		return nil
+	})
+	if err != nil {
+		return nil, classify(ctx, opGroup, err)
+	}
+	return out, nil
+}
+
+// DeleteGroup deletes every record whose key is in group except the one
+// under keep ("" keeps none), in one statement, and returns how many live
+// records it deleted; the group's expired rows go too, uncounted. Every
+// record of the group whose Create or Update returned before DeleteGroup
+// was called is gone when it returns, and an Update or Touch of one fails
+// with backend.ErrNotFound (the package documentation explains why under
+// READ COMMITTED). An empty group is an error.
+func (s *Store) DeleteGroup(ctx context.Context, group, keep string) (int, error) {
+	if err := checkGroup(ctx, opDelGrp, group); err != nil {
+		return 0, err
+	}
+	qctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	var n int64
+	if err := s.queryRow(qctx, s.sql.deleteGroup, []any{group, keep}, &n); err != nil {
+		return 0, classify(ctx, opDelGrp, err)
+	}
+	return int(n), nil
 }
 
 // acquireError marks a failure to get a pooled connection.
@@ -734,6 +901,17 @@ func check(ctx context.Context, op, key string) error {
 	return nil
 }
 
+// checkGroup is check for the methods of the owner index.
+func checkGroup(ctx context.Context, op, group string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("pgstore: %s: %w", op, err)
+	}
+	if group == "" {
+		return fmt.Errorf("pgstore: %s: %w", op, errEmptyGroup)
+	}
+	return nil
+}
+
 // micros converts a time to live to whole microseconds, rounding up.
 func micros(op string, ttl time.Duration) (int64, error) {
 	if ttl <= 0 {
@@ -759,6 +937,9 @@ func classify(ctx context.Context, op string, err error) error {
 		}
 		if pgErr.Code == "42P01" {
 			return fmt.Errorf("pgstore: %s: %w (create the table with CreateTable or the SQL in the package documentation)", op, err)
+		}
+		if pgErr.Code == "42703" {
+			return fmt.Errorf("pgstore: %s: %w (the table is an earlier release's: upgrade it with CreateTable or the ALTER TABLE and CREATE INDEX in the package documentation)", op, err)
 		}
 		return fmt.Errorf("pgstore: %s: %w", op, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/typedsession/session/backend"
 	"github.com/typedsession/session/backend/backendtest"
@@ -416,4 +417,75 @@ func TestCancelledMidStatement(t *testing.T) {
 	if err != nil || string(rec.Data) != "one" || rec.Version != v || rec.TTL <= time.Minute {
 		t.Errorf("after the ended writes: (%q, %#x, %v, %v), want (\"one\", %#x, about 1h)", rec.Data, rec.Version, rec.TTL, err, v)
 	}
+}
+
+// TestUpdateWaitingForAnotherWrite runs an Update that has to wait for
+// another transaction's write to the row, and checks that it judges the
+// row by that write's outcome, not by the row as it was when the Update
+// started: gone after a delete (ErrNotFound, never ErrConflict, so that a
+// request racing a logout or a DeleteGroup sees the session end), a
+// conflict after a change of version, a success after a touch.
+func TestUpdateWaitingForAnotherWrite(t *testing.T) {
+	pool := testPool(t)
+	s, table := newStore(t, pool)
+	ctx := context.Background()
+	ident, _ := tableIdent(table)
+	for _, tc := range []struct {
+		name, sql string
+		want      error
+	}{
+		{"delete", `DELETE FROM ` + ident.Sanitize() + ` WHERE key = $1`, backend.ErrNotFound},
+		{"new version", `UPDATE ` + ident.Sanitize() + ` SET version = version + 1 WHERE key = $1`, backend.ErrConflict},
+		{"touch", `UPDATE ` + ident.Sanitize() + ` SET expires_at = now() + interval '2 hours' WHERE key = $1`, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key := randomName("k")
+			v, err := s.Create(ctx, key, []byte("one"), time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn, err := pgx.Connect(ctx, postgresURL())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(ctx)
+			tx, err := conn.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.Exec(ctx, tc.sql, key); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, err := s.Update(ctx, key, v, []byte("two"), time.Hour)
+				done <- err
+			}()
+			waitForLockWait(t, pool, table)
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-done; !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+				t.Errorf("Update that waited for a concurrent %s: %v, want %v", tc.name, err, tc.want)
+			}
+		})
+	}
+}
+
+// waitForLockWait waits until a statement on table waits for a lock.
+func waitForLockWait(t *testing.T, pool *pgxpool.Pool, table string) {
+	t.Helper()
+	for range 500 {
+		var waiting bool
+		err := pool.QueryRow(context.Background(),
+			`SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND strpos(query, $1) > 0)`, table).Scan(&waiting)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if waiting {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no statement on %s came to wait for a lock", table)
 }
