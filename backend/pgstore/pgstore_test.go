@@ -29,7 +29,7 @@ func TestConformance(t *testing.T) {
 }
 
 // TestConformanceUnlogged runs the suite on an UNLOGGED table in a schema
-// of its own, through a FaultStore.
+// of its own, through an IndexedFaultStore, owner index included.
 func TestConformanceUnlogged(t *testing.T) {
 	t.Parallel()
 	pool := testPool(t)
@@ -55,7 +55,7 @@ func TestConformanceUnlogged(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = s.Close() })
-		return backendtest.Harness{Store: backendtest.NewFaultStore(s), Advance: time.Sleep}
+		return backendtest.Harness{Store: backendtest.NewIndexedFaultStore(s), Advance: time.Sleep}
 	})
 }
 
