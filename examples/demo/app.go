@@ -106,6 +106,10 @@ func newApp(cfg appConfig) (http.Handler, error) {
 		Lifetime:     cfg.Lifetime,
 		Logger:       log,
 		ErrorHandler: a.commitFailed,
+		// Each session is indexed under its user, so that the user can
+		// list their sessions and end them. A login moves the session
+		// into its user's index; a visitor's session has no owner.
+		Owner: session.OwnerOf(func(u UserSession) string { return u.User }),
 	})
 	if err != nil {
 		return nil, err
