@@ -106,6 +106,11 @@ func newApp(cfg appConfig) (http.Handler, error) {
 		Lifetime:     cfg.Lifetime,
 		Logger:       log,
 		ErrorHandler: a.commitFailed,
+		// Each session is indexed under its user, so that the user can
+		// list their sessions and end them (GET /sessions, POST
+		// /sessions/revoke, POST /logout-all). A login moves the session
+		// into its user's index; a visitor's session has no owner.
+		Owner: session.OwnerOf(func(u UserSession) string { return u.User }),
 	})
 	if err != nil {
 		return nil, err
@@ -122,6 +127,9 @@ func newApp(cfg appConfig) (http.Handler, error) {
 	mux.Handle("POST /cart", guard.Require(a.mgr, a.addToCart, opts...))
 	mux.Handle("GET /admin", guard.Allow(a.mgr, isAdmin, a.admin, opts...))
 	mux.HandleFunc("POST /logout", a.logout)
+	mux.Handle("POST /logout-all", guard.Require(a.mgr, a.logoutAll, opts...))
+	mux.Handle("GET /sessions", guard.Require(a.mgr, a.sessions, opts...))
+	mux.Handle("POST /sessions/revoke", guard.Require(a.mgr, a.revokeSession, opts...))
 	mux.HandleFunc("GET /healthz", healthz)
 
 	// Cross-origin POSTs are refused before they reach the session, so
@@ -161,6 +169,12 @@ type pageData struct {
 	Error    string // a message about the last form sent
 	Nonce    string // the Content-Security-Policy nonce of the style sheet
 	Flashes  []session.Flash
+
+	// The GET /sessions page: the user's sessions, or why the store
+	// cannot list them.
+	SessionsPage        bool
+	Sessions            []session.SessionInfo
+	SessionsUnsupported string
 }
 
 func (a *app) render(w http.ResponseWriter, status int, d pageData) {
@@ -342,6 +356,169 @@ func (a *app) logout(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// logoutAll ends every session of the user, on every device and every
+// instance of the demo, this one included: "log out everywhere". Other
+// users' sessions are untouched.
+func (a *app) logoutAll(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession], u UserSession) {
+	n, err := a.mgr.RevokeOwner(r.Context(), u.User)
+	if err != nil {
+		a.ownerFailed(w, r, err)
+		return
+	}
+	// The store record of this session is gone already; Destroy also
+	// clears the cookie, so the browser stops sending a dead ID.
+	if err := s.Destroy(); err != nil {
+		a.sessionFailed(w, r, err)
+		return
+	}
+	if guard.PrefersHTML(r) {
+		text := fmt.Sprintf("Logged out everywhere: %d session%s ended.", n, plural(n))
+		if err := s.AddFlash(session.Flash{Level: session.FlashInfo, Text: text}); err != nil {
+			a.sessionFailed(w, r, err)
+			return
+		}
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// sessionJSON is one session in the JSON answer of GET /sessions.
+type sessionJSON struct {
+	Handle    string    `json:"handle"` // for POST /sessions/revoke
+	Created   time.Time `json:"created"`
+	LastWrite time.Time `json:"last_write"`
+	Expires   time.Time `json:"expires"`
+	Current   bool      `json:"current"` // the session of this request
+}
+
+// sessions lists the user's sessions, the current one first, then the
+// newest: as JSON, or on the page with a button to end each other one.
+func (a *app) sessions(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession], u UserSession) {
+	// r.Context() carries this request's session: Sessions marks it
+	// Current.
+	list, err := a.mgr.Sessions(r.Context(), u.User)
+	if errors.Is(err, session.ErrUnsupported) && guard.PrefersHTML(r) {
+		a.sessionsPage(w, r, s, u, nil, false)
+		return
+	}
+	if err != nil {
+		a.ownerFailed(w, r, err)
+		return
+	}
+	slices.SortFunc(list, func(x, y session.SessionInfo) int {
+		switch {
+		case x.Current != y.Current:
+			if x.Current {
+				return -1
+			}
+			return 1
+		case !x.Created.Equal(y.Created):
+			return y.Created.Compare(x.Created)
+		}
+		return strings.Compare(x.Handle, y.Handle)
+	})
+	if guard.PrefersHTML(r) {
+		a.sessionsPage(w, r, s, u, list, true)
+		return
+	}
+	out := struct {
+		Sessions []sessionJSON `json:"sessions"`
+	}{Sessions: make([]sessionJSON, 0, len(list))}
+	for _, si := range list {
+		out.Sessions = append(out.Sessions, sessionJSON{Handle: si.Handle, Created: si.Created,
+			LastWrite: si.LastWrite, Expires: si.Expires, Current: si.Current})
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	if err := json.NewEncoder(w).Encode(out); err != nil {
+		a.log.Debug("demo: writing the response", slog.Any("error", err))
+	}
+}
+
+// sessionsPage renders the page with the user's sessions, or with the
+// notice that this store cannot list them.
+func (a *app) sessionsPage(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession], u UserSession,
+	list []session.SessionInfo, supported bool) {
+	flashes, err := s.Flashes()
+	if err != nil {
+		a.unavailable(w, r, err)
+		return
+	}
+	d := pageData{LoggedIn: true, User: u, Admin: isAdmin(u), Flashes: flashes, SessionsPage: true, Sessions: list}
+	status := http.StatusOK
+	if !supported {
+		status, d.SessionsUnsupported = http.StatusNotImplemented, msgUnsupported
+	}
+	a.render(w, status, d)
+}
+
+// revokeSession ends the user's session named by the form's handle (from
+// GET /sessions): "sign out that laptop". Naming the current session is
+// a logout. A handle that names none of the user's live sessions, another
+// user's included, is 404.
+func (a *app) revokeSession(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession], u UserSession) {
+	if !a.parseForm(w, r) {
+		return
+	}
+	h := r.PostFormValue("handle")
+	if h == "" {
+		a.badRequest(w, r, "No session named: the form needs a handle from GET /sessions.", pageData{})
+		return
+	}
+	list, err := a.mgr.Sessions(r.Context(), u.User)
+	if err != nil {
+		a.ownerFailed(w, r, err)
+		return
+	}
+	if i := slices.IndexFunc(list, func(si session.SessionInfo) bool { return si.Handle == h }); i >= 0 && list[i].Current {
+		a.logout(w, r)
+		return
+	}
+	if err := a.mgr.RevokeSession(r.Context(), u.User, h); err != nil {
+		a.ownerFailed(w, r, err)
+		return
+	}
+	if guard.PrefersHTML(r) {
+		if err := s.AddFlash(session.Flash{Level: session.FlashInfo, Text: "Signed out the other session."}); err != nil {
+			a.sessionFailed(w, r, err)
+			return
+		}
+		http.Redirect(w, r, "/sessions", http.StatusSeeOther)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// msgUnsupported explains a 501 from the routes that list or end a
+// user's sessions.
+const msgUnsupported = "Listing and ending your sessions is not available with this session backend: " +
+	"it keeps no index of sessions by user. The cookie backend keeps each session in its browser's cookie, " +
+	"so the server has no list of them."
+
+// ownerFailed answers an error from Sessions, RevokeOwner or
+// RevokeSession: 501 for a store without an owner index, 404 for an
+// unknown handle, 503 for a store that cannot be reached.
+func (a *app) ownerFailed(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, session.ErrUnsupported):
+		a.refuse(w, r, http.StatusNotImplemented, msgUnsupported, pageData{})
+	case errors.Is(err, backend.ErrNotFound):
+		a.refuse(w, r, http.StatusNotFound, "None of your sessions has that handle; it may have ended already.", pageData{})
+	default:
+		a.sessionFailed(w, r, err)
+	}
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
 func healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = w.Write([]byte("ok\n"))
@@ -397,6 +574,13 @@ func (a *app) parseForm(w http.ResponseWriter, r *http.Request) bool {
 // badRequest answers 400: browsers see the page again with the message,
 // other clients get it as problem details or text.
 func (a *app) badRequest(w http.ResponseWriter, r *http.Request, msg string, d pageData) {
+	a.refuse(w, r, http.StatusBadRequest, msg, d)
+}
+
+// refuse answers a 4xx or 5xx status with msg for the client: browsers
+// see the page again with the message, other clients get it as problem
+// details or text.
+func (a *app) refuse(w http.ResponseWriter, r *http.Request, status int, msg string, d pageData) {
 	if guard.PrefersHTML(r) {
 		u, ok, err := a.mgr.From(r).Get()
 		if err != nil {
@@ -405,10 +589,10 @@ func (a *app) badRequest(w http.ResponseWriter, r *http.Request, msg string, d p
 		}
 		d.LoggedIn, d.User, d.Admin, d.Error = ok, u, isAdmin(u), msg
 		d.Next, _ = guard.LocalPath(d.Next)
-		a.render(w, http.StatusBadRequest, d)
+		a.render(w, status, d)
 		return
 	}
-	guard.Respond(w, r, guard.Denial{Status: http.StatusBadRequest, Detail: msg})
+	guard.Respond(w, r, guard.Denial{Status: status, Detail: msg})
 }
 
 // sessionFailed answers an error from a session method: the store is

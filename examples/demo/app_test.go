@@ -427,9 +427,10 @@ func TestStoreOutage(t *testing.T) {
 	d.down(true)
 	for _, r := range []struct{ method, path string }{
 		{"GET", "/me"}, {"POST", "/visit"}, {"POST", "/cart"}, {"GET", "/admin"}, {"GET", "/"}, {"POST", "/login"},
+		{"GET", "/sessions"}, {"POST", "/sessions/revoke"}, {"POST", "/logout-all"},
 	} {
 		for _, accept := range []string{acceptJSON, acceptBrowser} {
-			form := url.Values{"item": {"tea"}, "user": {"bob"}}
+			form := url.Values{"item": {"tea"}, "user": {"bob"}, "handle": {"x"}}
 			res := c.do(r.method, r.path, form, accept)
 			if res.StatusCode != http.StatusServiceUnavailable {
 				t.Errorf("%s %s (%s): status %d, want 503", r.method, r.path, accept, res.StatusCode)
@@ -452,19 +453,29 @@ func TestCrossOriginPostsRefused(t *testing.T) {
 	d := startDemo(t, nil)
 	c := d.client()
 	c.login("ada")
-	req, _ := http.NewRequest("POST", d.url+"/logout", nil)
-	req.AddCookie(&http.Cookie{Name: "session", Value: c.sessionCookie()})
-	req.Header.Set("Sec-Fetch-Site", "cross-site")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusForbidden {
-		t.Errorf("cross-site POST /logout: status %d, want 403", res.StatusCode)
+	other := d.client()
+	other.login("ada")
+	_, _, others := c.sessions()
+	for _, path := range []string{"/logout", "/logout-all", "/sessions/revoke"} {
+		form := url.Values{"handle": {others[0]}}.Encode()
+		req, _ := http.NewRequest("POST", d.url+path, strings.NewReader(form))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(&http.Cookie{Name: "session", Value: c.sessionCookie()})
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusForbidden {
+			t.Errorf("cross-site POST %s: status %d, want 403", path, res.StatusCode)
+		}
 	}
 	if got := c.do("GET", "/me", nil, acceptJSON).session(t); got.User != "ada" {
 		t.Error("a cross-site POST logged the user out")
+	}
+	if other.status() != http.StatusOK {
+		t.Error("a cross-site POST ended another session of the user")
 	}
 }
 

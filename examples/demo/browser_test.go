@@ -24,7 +24,11 @@ package main
 //   - forms, 303 redirects and the guard's login redirect with next work
 //     as a visitor experiences them, and fetch() from the page carries the
 //     cookie (200 from /me) until logout, after which /me is 401;
-//   - all of this on the memory and the cookie backends alike.
+//   - all of this on the memory and the cookie backends alike;
+//   - and, in two browsers with cookie jars of their own logged in as the
+//     same user, that the sessions page of one lists both and its button
+//     ends the other's session: the other browser's next fetch('/me') is
+//     401 (TestBrowserRevokeOtherSession).
 
 import (
 	"bytes"
@@ -200,6 +204,85 @@ func testBrowser(t *testing.T, name string) {
 	b.waitURL(base + "/admin")
 	if body := b.text("body"); !strings.Contains(body, `"roles":["admin"]`) {
 		t.Errorf("/admin after login shows %q", body)
+	}
+}
+
+// TestBrowserRevokeOtherSession logs ada in from two browsers, each a
+// Chromium of its own with its own profile and so its own cookie jar, and
+// ends B's session from A's sessions page, then every session with A's
+// "Log out everywhere".
+func TestBrowserRevokeOtherSession(t *testing.T) {
+	ctx := needBrowser(t)
+	store, closeStore, err := openStore(config{Backend: "memory"}, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = closeStore() })
+	h, err := newApp(appConfig{Store: store, Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := serve(t, h)
+
+	a, b := startBrowser(ctx, t), startBrowser(ctx, t)
+	login := func(br *browser) {
+		t.Helper()
+		br.navigate(base + "/")
+		br.typeInto("#login-form input[name=user]", "ada")
+		br.click("#login-form button[type=submit]")
+		br.waitText("#user", "ada")
+	}
+	count := func(br *browser, css string) int {
+		t.Helper()
+		sel, err := json.Marshal(css)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		br.script(`return document.querySelectorAll(`+string(sel)+`).length`, &n)
+		return n
+	}
+	login(a)
+	login(b)
+	if res := b.fetch("/me", "application/json"); res.Status != http.StatusOK {
+		t.Fatalf("B's fetch /me after login: %d %s", res.Status, res.Body)
+	}
+
+	// A's sessions page lists both, A's own marked current, with one
+	// button: for B's.
+	a.click("#sessions-link")
+	a.waitFor("#session-list")
+	if n, cur := count(a, "#session-list li"), count(a, "#session-list li.current"); n != 2 || cur != 1 {
+		t.Fatalf("A's sessions page lists %d sessions, %d current; want 2 and 1%s", n, cur, a.pageForFailure())
+	}
+	if n := count(a, "#session-list li.current form.revoke"); n != 0 {
+		t.Errorf("the current session has %d revoke buttons", n)
+	}
+	a.click("#session-list li:not(.current) form.revoke button[type=submit]")
+	a.waitText(".flash", "Signed out the other session.")
+	if n, cur := count(a, "#session-list li"), count(a, "#session-list li.current"); n != 1 || cur != 1 {
+		t.Errorf("after the revocation A lists %d sessions, %d current; want only its own", n, cur)
+	}
+
+	// B's next request has no session; A's still has.
+	if res := b.fetch("/me", "application/json"); res.Status != http.StatusUnauthorized {
+		t.Errorf("B's fetch /me after A ended its session: %d %s, want 401", res.Status, res.Body)
+	}
+	if res := a.fetch("/me", "application/json"); res.Status != http.StatusOK {
+		t.Errorf("A's fetch /me after ending B's session: %d %s, want 200", res.Status, res.Body)
+	}
+
+	// "Log out everywhere" from A ends both, and A's page says so.
+	login(b)
+	a.click("#logout-all-form button[type=submit]")
+	a.waitFor("#login-form input[name=user]")
+	if got := a.text(".flash"); got != "Logged out everywhere: 2 sessions ended." {
+		t.Errorf("flash after logging out everywhere: %q", got)
+	}
+	for name, br := range map[string]*browser{"A": a, "B": b} {
+		if res := br.fetch("/me", "application/json"); res.Status != http.StatusUnauthorized {
+			t.Errorf("%s's fetch /me after logging out everywhere: %d %s, want 401", name, res.Status, res.Body)
+		}
 	}
 }
 

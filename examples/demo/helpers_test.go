@@ -36,6 +36,22 @@ type demo struct {
 	store *backendtest.FaultStore
 }
 
+// withFaults wraps s in a FaultStore for demo.store, and returns the store
+// to give the app: the FaultStore itself, or for a store with an owner
+// index an IndexedFaultStore, which keeps the index reachable (and counts
+// and faults its calls too).
+func withFaults(s backend.Store) (*backendtest.FaultStore, backend.Store) {
+	if ix, ok := s.(interface {
+		backend.Store
+		backend.OwnerIndex
+	}); ok {
+		f := backendtest.NewIndexedFaultStore(ix)
+		return f.FaultStore, f
+	}
+	f := backendtest.NewFaultStore(s)
+	return f, f
+}
+
 // down makes every store call fail as an unreachable store does, or
 // brings the store back.
 func (d *demo) down(down bool) {
@@ -50,8 +66,10 @@ func startDemo(t *testing.T, c codec.Codec) *demo {
 	t.Helper()
 	mem := memstore.New()
 	t.Cleanup(func() { _ = mem.Close() })
-	d := &demo{t: t, store: backendtest.NewFaultStore(mem)}
-	h, err := newApp(appConfig{Store: d.store, Codec: c, Logger: discard()})
+	d := &demo{t: t}
+	faulty, appStore := withFaults(mem)
+	d.store = faulty
+	h, err := newApp(appConfig{Store: appStore, Codec: c, Logger: discard()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,10 +23,15 @@
 // With -backend postgres the demo creates its table ("sessions") at start
 // if it does not exist, so it runs against an empty database.
 //
-// The HTTP routes: GET / (the page), POST /login (form field user),
-// GET /me, POST /visit, POST /cart (form field item), GET /admin (admins
-// only), POST /logout and GET /healthz. Send Accept: application/json to
-// get JSON instead of pages and redirects.
+// The HTTP routes: GET / (the page), POST /login (form fields user and
+// remember), GET /me, POST /visit, POST /cart (form field item), GET
+// /admin (admins only), POST /logout, POST /logout-all (every session of
+// the user), GET /sessions (the user's sessions), POST /sessions/revoke
+// (form field handle, from GET /sessions) and GET /healthz. Send Accept:
+// application/json to get JSON instead of pages and redirects. Listing
+// and ending a user's sessions needs a backend that indexes them by user
+// (memory, redis, postgres); on the cookie backend those routes answer
+// 501.
 //
 // The session cookie is Secure: browsers send it to http://localhost and
 // http://127.0.0.1, and elsewhere only over HTTPS, so serve the demo behind

@@ -14,7 +14,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/typedsession/session/backend/backendtest"
 	"github.com/typedsession/session/codec"
 )
 
@@ -65,8 +64,10 @@ func startPostgresDemo(t *testing.T, dbURL, table string, c codec.Codec) *demo {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &demo{t: t, store: backendtest.NewFaultStore(store)}
-	h, err := newApp(appConfig{Store: d.store, Codec: c, Logger: discard()})
+	d := &demo{t: t}
+	faulty, appStore := withFaults(store)
+	d.store = faulty
+	h, err := newApp(appConfig{Store: appStore, Codec: c, Logger: discard()})
 	if err != nil {
 		t.Fatal(err)
 	}

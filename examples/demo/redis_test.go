@@ -8,7 +8,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/typedsession/session/backend/backendtest"
 	"github.com/typedsession/session/codec"
 )
 
@@ -39,8 +38,10 @@ func startRedisDemo(t *testing.T, redisURL string, c codec.Codec) *demo {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &demo{t: t, store: backendtest.NewFaultStore(store)}
-	h, err := newApp(appConfig{Store: d.store, Codec: c, Logger: discard()})
+	d := &demo{t: t}
+	faulty, appStore := withFaults(store)
+	d.store = faulty
+	h, err := newApp(appConfig{Store: appStore, Codec: c, Logger: discard()})
 	if err != nil {
 		t.Fatal(err)
 	}
