@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -49,6 +52,18 @@ const (
 	errorsMatchEverything       // every error matches every sentinel
 	nonSentinelErrors           // errors are look-alikes, not the sentinels
 	updateNotApplied            // Update reports success but keeps the old data
+
+	// Faults of the owner index (backend.OwnerIndex).
+	createNotIndexed        // Create of a grouped key leaves it out of the index
+	groupIgnoresUpdates     // Update leaves the index with the old data and version
+	groupIgnoresTouch       // Touch leaves the index with the old expiry
+	groupMissesDeletes      // Delete leaves the key in the index
+	groupListsExpired       // Group lists expired records
+	deleteGroupIgnoresKeep  // DeleteGroup deletes the kept record too
+	deleteGroupSpillsOver   // DeleteGroup deletes the records of every group
+	deleteGroupTakesNoGroup // DeleteGroup deletes the ungrouped records too
+	deleteGroupMiscounts    // DeleteGroup counts the kept record as deleted
+	deleteGroupNotAtomic    // DeleteGroup reads the members, then deletes those that did not change since
 	numFaults
 )
 
@@ -62,6 +77,9 @@ func (f fault) String() string {
 		"mangledBinary", "emptyBecomesError", "caseInsensitiveKeys", "keysCutAtColon",
 		"ignoresContext", "contextAfterEffect", "errorsMatchEverything", "nonSentinelErrors",
 		"updateNotApplied",
+		"createNotIndexed", "groupIgnoresUpdates", "groupIgnoresTouch", "groupMissesDeletes",
+		"groupListsExpired", "deleteGroupIgnoresKeep", "deleteGroupSpillsOver",
+		"deleteGroupTakesNoGroup", "deleteGroupMiscounts", "deleteGroupNotAtomic",
 	}
 	return names[f]
 }
@@ -98,18 +116,40 @@ func mustFail() map[fault][]string {
 		errorsMatchEverything: {"ErrorsAreSentinels"},
 		nonSentinelErrors:     {"LoadMissing", "CreateExisting", "UpdateStaleVersion", "ErrorsAreSentinels"},
 		updateNotApplied:      {"UpdateCurrentVersion", "ConcurrentCAS"},
+
+		createNotIndexed:        {"GroupList", "GroupFollowsWrites", "GroupExpiry", "DeleteGroup", "DeleteGroupRacingWrites"},
+		groupIgnoresUpdates:     {"GroupFollowsWrites"},
+		groupIgnoresTouch:       {"GroupFollowsWrites", "GroupExpiry"},
+		groupMissesDeletes:      {"GroupFollowsWrites"},
+		groupListsExpired:       {"GroupExpiry"},
+		deleteGroupIgnoresKeep:  {"DeleteGroup"},
+		deleteGroupSpillsOver:   {"DeleteGroup"},
+		deleteGroupTakesNoGroup: {"DeleteGroup"},
+		deleteGroupMiscounts:    {"DeleteGroup"},
+		// Only a DeleteGroup racing with writers can tell: alone, reading
+		// the members and then deleting them is indistinguishable from
+		// one atomic step.
+		deleteGroupNotAtomic: {"DeleteGroupRacingWrites"},
 	}
 }
 
-// refStore is a straightforward Store on a fake clock: correct with
-// noFault, broken in one way otherwise.
+// refStore is a straightforward Store and backend.OwnerIndex on a fake
+// clock: correct with noFault, broken in one way otherwise.
+//
+// Its owner index is kept apart from the records, as a networked store
+// keeps one (a Redis hash per group, an index table): idx holds a copy of
+// each grouped record, which every write of the key must refresh, and the
+// index of a group expires as a whole at idxExpiry, which every write must
+// push back to the latest expiry of its records.
 type refStore struct {
 	fault fault
 	now   func() time.Time
 
-	mu      sync.Mutex
-	m       map[string]refEntry
-	version uint64
+	mu        sync.Mutex
+	m         map[string]refEntry
+	idx       map[string]map[string]refEntry // group -> key -> the record as the index has it
+	idxExpiry map[string]time.Time           // group -> when its index expires
+	version   uint64
 }
 
 type refEntry struct {
@@ -118,8 +158,16 @@ type refEntry struct {
 	expiry  time.Time
 }
 
+var _ backend.OwnerIndex = (*refStore)(nil)
+
 func newRefStore(f fault, now func() time.Time) *refStore {
-	return &refStore{fault: f, now: now, m: make(map[string]refEntry)}
+	return &refStore{
+		fault:     f,
+		now:       now,
+		m:         make(map[string]refEntry),
+		idx:       make(map[string]map[string]refEntry),
+		idxExpiry: make(map[string]time.Time),
+	}
 }
 
 func (s *refStore) key(k string) string {
@@ -189,10 +237,52 @@ func (s *refStore) nextVersion(old uint64) uint64 {
 
 func (s *refStore) live(k string, now time.Time) (refEntry, bool) {
 	e, ok := s.m[k]
-	if !ok || (s.fault != ignoresExpiry && !now.Before(e.expiry)) {
+	if !ok || !s.alive(e, now) {
 		return refEntry{}, false
 	}
 	return e, true
+}
+
+func (s *refStore) alive(e refEntry, now time.Time) bool {
+	return s.fault == ignoresExpiry || now.Before(e.expiry)
+}
+
+// put stores e under k and, for a grouped key, in the index: Create
+// adds the key to the index, Update and Touch only refresh the entry of a
+// key it holds (as the key of a live record always is). The index is left
+// alone if the store has the fault skip, that of the calling write.
+func (s *refStore) put(k string, e refEntry, adds bool, skip fault) {
+	s.m[k] = e
+	g := backend.KeyGroup(k)
+	if g == "" || s.fault == skip {
+		return
+	}
+	if _, ok := s.idx[g][k]; !ok && !adds {
+		return
+	}
+	if s.idx[g] == nil {
+		s.idx[g] = make(map[string]refEntry)
+	}
+	s.idx[g][k] = e
+	s.idxExpiry[g] = later(s.idxExpiry[g], e.expiry)
+}
+
+// drop deletes the record under k and its index entry.
+func (s *refStore) drop(k string) {
+	delete(s.m, k)
+	if g := backend.KeyGroup(k); g != "" && s.fault != groupMissesDeletes {
+		delete(s.idx[g], k)
+	}
+}
+
+// members returns the index of group, which is empty once it expired.
+func (s *refStore) members(group string, now time.Time) map[string]refEntry {
+	if !now.Before(s.idxExpiry[group]) {
+		delete(s.idx, group)
+		delete(s.idxExpiry, group)
+		return nil
+	}
+	return s.idx[group]
 }
 
 func (s *refStore) Load(ctx context.Context, key string) (backend.Record, error) {
@@ -231,7 +321,7 @@ func (s *refStore) Create(ctx context.Context, key string, data []byte, ttl time
 		return 0, s.after(ctx, s.err(backend.ErrExists))
 	}
 	v := s.nextVersion(0)
-	s.m[k] = refEntry{data: s.store(data, createKeepsSlice), version: v, expiry: now.Add(ttl)}
+	s.put(k, refEntry{data: s.store(data, createKeepsSlice), version: v, expiry: now.Add(ttl)}, true, createNotIndexed)
 	return v, s.after(ctx, nil)
 }
 
@@ -267,7 +357,7 @@ func (s *refStore) Update(ctx context.Context, key string, version uint64, data 
 	default:
 		e.expiry = now.Add(ttl)
 	}
-	s.m[k] = e
+	s.put(k, e, false, groupIgnoresUpdates)
 	return e.version, s.after(ctx, nil)
 }
 
@@ -297,7 +387,7 @@ func (s *refStore) Touch(ctx context.Context, key string, ttl time.Duration) err
 	} else {
 		e.expiry = now.Add(ttl)
 	}
-	s.m[k] = e
+	s.put(k, e, false, groupIgnoresTouch)
 	return s.after(ctx, nil)
 }
 
@@ -311,8 +401,103 @@ func (s *refStore) Delete(ctx context.Context, key string) error {
 	if _, ok := s.live(k, s.now()); !ok && s.fault == deleteMissingFails {
 		return s.after(ctx, s.err(backend.ErrNotFound))
 	}
-	delete(s.m, k)
+	s.drop(k)
 	return s.after(ctx, nil)
+}
+
+func (s *refStore) Group(ctx context.Context, group string) ([]backend.KeyedRecord, error) {
+	if err := s.ctxErr(ctx); err != nil {
+		return nil, err
+	}
+	if group == "" {
+		return nil, errors.New("refStore: Group of the empty group")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	members := s.members(group, now)
+	out := []backend.KeyedRecord{}
+	for k, e := range members {
+		if !s.alive(e, now) && s.fault != groupListsExpired {
+			delete(members, k)
+			continue
+		}
+		out = append(out, backend.KeyedRecord{Key: k, Record: backend.Record{Data: e.data, Version: e.version, TTL: e.expiry.Sub(now)}})
+	}
+	return out, s.after(ctx, nil)
+}
+
+func (s *refStore) DeleteGroup(ctx context.Context, group, keep string) (int, error) {
+	if err := s.ctxErr(ctx); err != nil {
+		return 0, err
+	}
+	if group == "" {
+		return 0, errors.New("refStore: DeleteGroup of the empty group")
+	}
+	keep = s.key(keep)
+	if s.fault == deleteGroupNotAtomic {
+		return s.deleteGroupPiecemeal(ctx, group, keep)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	members := s.members(group, now)
+	n := 0
+	for k := range members {
+		if k == keep && s.fault != deleteGroupIgnoresKeep {
+			if s.fault == deleteGroupMiscounts {
+				n++
+			}
+			continue
+		}
+		if _, ok := s.live(k, now); ok {
+			n++
+		}
+		delete(s.m, k)
+		delete(members, k)
+	}
+	// The spills delete without counting, so that only the records they
+	// take, not the count, can give them away.
+	for k := range s.m {
+		g := backend.KeyGroup(k)
+		if (s.fault == deleteGroupSpillsOver && g != "" && k != keep) ||
+			(s.fault == deleteGroupTakesNoGroup && g == "") {
+			s.drop(k)
+		}
+	}
+	return n, s.after(ctx, nil)
+}
+
+// piecemealPause stands for the round trips between reading a group's
+// members and deleting them, in a store that does not do both in one step.
+const piecemealPause = 10 * time.Millisecond
+
+// deleteGroupPiecemeal is DeleteGroup with the fault deleteGroupNotAtomic:
+// it reads the members and their versions, releases the lock, and then
+// deletes each member that still has the version it read, so as not to
+// delete a record that changed in between. A record updated in that
+// window, although created long before DeleteGroup was called, survives.
+func (s *refStore) deleteGroupPiecemeal(ctx context.Context, group, keep string) (int, error) {
+	s.mu.Lock()
+	now := s.now()
+	read := make(map[string]uint64)
+	for k := range s.members(group, now) {
+		if e, ok := s.live(k, now); ok && k != keep {
+			read[k] = e.version
+		}
+	}
+	s.mu.Unlock()
+	time.Sleep(piecemealPause)
+	n := 0
+	for k, v := range read {
+		s.mu.Lock()
+		if e, ok := s.live(k, s.now()); ok && e.version == v {
+			s.drop(k)
+			n++
+		}
+		s.mu.Unlock()
+	}
+	return n, s.after(ctx, nil)
 }
 
 func later(a, b time.Time) time.Time {
@@ -381,11 +566,75 @@ func TestRun(t *testing.T) {
 	})
 }
 
+// runChildEnv names the variable that makes TestRunChild run: "index" for
+// a store that implements backend.OwnerIndex, "plain" for one that does not.
+const runChildEnv = "BACKENDTEST_RUN_CHILD"
+
+// plainStore hides every method of its Store but the Store methods, so
+// that it is a store without backend.OwnerIndex.
+type plainStore struct{ backend.Store }
+
+// TestRunChild runs the suite for TestRunGroupChecksOnlyWithIndex, in a
+// child process.
+func TestRunChild(t *testing.T) {
+	mode := os.Getenv(runChildEnv)
+	if mode == "" {
+		t.Skip("run by TestRunGroupChecksOnlyWithIndex in a child process")
+	}
+	Run(t, func(*testing.T) Harness {
+		h := refHarness(noFault)
+		if mode == "plain" {
+			h.Store = plainStore{h.Store}
+		}
+		return h
+	})
+}
+
+// TestRunGroupChecksOnlyWithIndex checks that Run adds the checks of
+// backend.OwnerIndex for a store that implements it, and leaves them out
+// for one that does not: not skipped, absent. Only the verbose output of
+// the test binary names every subtest, skipped or not, so the suite runs
+// in a child process.
+func TestRunGroupChecksOnlyWithIndex(t *testing.T) {
+	if _, ok := any(plainStore{}).(backend.OwnerIndex); ok {
+		t.Fatal("plainStore implements backend.OwnerIndex")
+	}
+	subtest := regexp.MustCompile(`(?m)^=== RUN\s+TestRunChild/(\S+)$`)
+	for _, mode := range []string{"index", "plain"} {
+		t.Run(mode, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestRunChild$", "-test.v", "-test.count=1")
+			cmd.Env = append(os.Environ(), runChildEnv+"="+mode)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("the suite failed in the child process: %v\n%s", err, out)
+			}
+			ran := make(map[string]bool)
+			for _, m := range subtest.FindAllSubmatch(out, -1) {
+				ran[string(m[1])] = true
+			}
+			for _, c := range checks() {
+				if !ran[c.name] {
+					t.Errorf("check %s is not a subtest", c.name)
+				}
+			}
+			for _, c := range groupChecks() {
+				if want := mode == "index"; ran[c.name] != want {
+					t.Errorf("check %s is a subtest: %v, want %v", c.name, ran[c.name], want)
+				}
+			}
+			if len(ran) == 0 {
+				t.Errorf("no subtests in the output of the child process:\n%s", out)
+			}
+		})
+	}
+}
+
 // TestChecksDetectFaults proves that the suite can fail: every check fails
 // against at least one broken store, and every broken store fails the
-// checks meant to catch its fault.
+// checks meant to catch its fault. The reference store implements
+// backend.OwnerIndex, so the checks of the index are among them.
 func TestChecksDetectFaults(t *testing.T) {
-	all := checks()
+	all := append(checks(), groupChecks()...)
 	for _, c := range all {
 		if r := runRecorded(c, refHarness(noFault)); r.failed() {
 			t.Errorf("%s fails against the reference store: %q", c.name, r.msgs)
