@@ -64,6 +64,9 @@ const (
 	deleteGroupTakesNoGroup // DeleteGroup deletes the ungrouped records too
 	deleteGroupMiscounts    // DeleteGroup counts the kept record as deleted
 	deleteGroupNotAtomic    // DeleteGroup reads the members, then deletes those that did not change since
+	groupTTLAsGiven         // Group reports the TTL of the last write, not what is left
+	groupIndexShrinks       // each write sets the index's expiry to its record's, even an earlier one
+	deleteGroupCountsStale  // DeleteGroup counts the index entries of expired records as deleted
 	numFaults
 )
 
@@ -80,6 +83,7 @@ func (f fault) String() string {
 		"createNotIndexed", "groupIgnoresUpdates", "groupIgnoresTouch", "groupMissesDeletes",
 		"groupListsExpired", "deleteGroupIgnoresKeep", "deleteGroupSpillsOver",
 		"deleteGroupTakesNoGroup", "deleteGroupMiscounts", "deleteGroupNotAtomic",
+		"groupTTLAsGiven", "groupIndexShrinks", "deleteGroupCountsStale",
 	}
 	return names[f]
 }
@@ -129,7 +133,10 @@ func mustFail() map[fault][]string {
 		// Only a DeleteGroup racing with writers can tell: alone, reading
 		// the members and then deleting them is indistinguishable from
 		// one atomic step.
-		deleteGroupNotAtomic: {"DeleteGroupRacingWrites"},
+		deleteGroupNotAtomic:   {"DeleteGroupRacingWrites"},
+		groupTTLAsGiven:        {"GroupExpiry"},
+		groupIndexShrinks:      {"GroupExpiry"},
+		deleteGroupCountsStale: {"DeleteGroup"},
 	}
 }
 
@@ -156,6 +163,7 @@ type refEntry struct {
 	data    []byte
 	version uint64
 	expiry  time.Time
+	ttl     time.Duration // as the last write gave it
 }
 
 var _ backend.OwnerIndex = (*refStore)(nil)
@@ -247,19 +255,28 @@ func (s *refStore) alive(e refEntry, now time.Time) bool {
 	return s.fault == ignoresExpiry || now.Before(e.expiry)
 }
 
-// put stores e under k and, for a grouped key, in the index, unless the
-// store has the fault skip (the index fault of the calling write).
-func (s *refStore) put(k string, e refEntry, skip fault) {
+// put stores e under k and, for a grouped key, in the index: Create
+// adds the key to the index, Update and Touch only refresh the entry of a
+// key it holds (as the key of a live record always is). The index is left
+// alone if the store has the fault skip, that of the calling write.
+func (s *refStore) put(k string, e refEntry, adds bool, skip fault) {
 	s.m[k] = e
 	g := backend.KeyGroup(k)
 	if g == "" || s.fault == skip {
+		return
+	}
+	if _, ok := s.idx[g][k]; !ok && !adds {
 		return
 	}
 	if s.idx[g] == nil {
 		s.idx[g] = make(map[string]refEntry)
 	}
 	s.idx[g][k] = e
-	s.idxExpiry[g] = later(s.idxExpiry[g], e.expiry)
+	if s.fault == groupIndexShrinks {
+		s.idxExpiry[g] = e.expiry
+	} else {
+		s.idxExpiry[g] = later(s.idxExpiry[g], e.expiry)
+	}
 }
 
 // drop deletes the record under k and its index entry.
@@ -316,7 +333,7 @@ func (s *refStore) Create(ctx context.Context, key string, data []byte, ttl time
 		return 0, s.after(ctx, s.err(backend.ErrExists))
 	}
 	v := s.nextVersion(0)
-	s.put(k, refEntry{data: s.store(data, createKeepsSlice), version: v, expiry: now.Add(ttl)}, createNotIndexed)
+	s.put(k, refEntry{data: s.store(data, createKeepsSlice), version: v, expiry: now.Add(ttl), ttl: ttl}, true, createNotIndexed)
 	return v, s.after(ctx, nil)
 }
 
@@ -352,7 +369,8 @@ func (s *refStore) Update(ctx context.Context, key string, version uint64, data 
 	default:
 		e.expiry = now.Add(ttl)
 	}
-	s.put(k, e, groupIgnoresUpdates)
+	e.ttl = ttl
+	s.put(k, e, false, groupIgnoresUpdates)
 	return e.version, s.after(ctx, nil)
 }
 
@@ -382,7 +400,8 @@ func (s *refStore) Touch(ctx context.Context, key string, ttl time.Duration) err
 	} else {
 		e.expiry = now.Add(ttl)
 	}
-	s.put(k, e, groupIgnoresTouch)
+	e.ttl = ttl
+	s.put(k, e, false, groupIgnoresTouch)
 	return s.after(ctx, nil)
 }
 
@@ -417,7 +436,11 @@ func (s *refStore) Group(ctx context.Context, group string) ([]backend.KeyedReco
 			delete(members, k)
 			continue
 		}
-		out = append(out, backend.KeyedRecord{Key: k, Record: backend.Record{Data: e.data, Version: e.version, TTL: e.expiry.Sub(now)}})
+		rec := backend.Record{Data: e.data, Version: e.version, TTL: e.expiry.Sub(now)}
+		if s.fault == groupTTLAsGiven {
+			rec.TTL = e.ttl
+		}
+		out = append(out, backend.KeyedRecord{Key: k, Record: rec})
 	}
 	return out, s.after(ctx, nil)
 }
@@ -445,7 +468,7 @@ func (s *refStore) DeleteGroup(ctx context.Context, group, keep string) (int, er
 			}
 			continue
 		}
-		if _, ok := s.live(k, now); ok {
+		if _, ok := s.live(k, now); ok || s.fault == deleteGroupCountsStale {
 			n++
 		}
 		delete(s.m, k)
