@@ -128,12 +128,8 @@ func (m *Manager[T]) Sessions(ctx context.Context, owner string) ([]SessionInfo,
 	now := m.now()
 	out := make([]SessionInfo, 0, len(recs))
 	for _, r := range recs {
-		e, err := envelope.Parse(r.Data)
-		unreadable := errors.Is(err, envelope.ErrUnsupported)
-		switch {
-		case err != nil && !unreadable, err == nil && (e.Retired || !now.Before(e.Deadline)):
-			// Corrupt, retired by a renewal or logout, or past its
-			// lifetime: no session.
+		e, unreadable, ok := listed(r, now)
+		if !ok {
 			continue
 		}
 		info := SessionInfo{
@@ -230,9 +226,15 @@ func (m *Manager[T]) RevokeSession(ctx context.Context, owner, handleValue strin
 	if err != nil {
 		return fmt.Errorf("session: RevokeSession: %w", err)
 	}
+	now := m.now()
 	for _, r := range recs {
 		if handle(r.Key) != handleValue {
 			continue
+		}
+		if _, _, ok := listed(r, now); !ok {
+			// A tombstone: following its successor could end a session
+			// that now belongs to another owner (a switch of user).
+			break
 		}
 		s := &Session[T]{m: m, key: r.Key}
 		if err := s.end(ctx); err != nil {
@@ -242,6 +244,20 @@ func (m *Manager[T]) RevokeSession(ctx context.Context, owner, handleValue strin
 		return nil
 	}
 	return fmt.Errorf("session: RevokeSession: no live session of that owner has handle %q: %w", handleValue, backend.ErrNotFound)
+}
+
+// listed parses a record of an owner's group and reports whether it is a
+// live session, as Sessions lists them: not corrupt, not retired by a
+// renewal or logout, not past its lifetime. A record of a newer release
+// (unreadable) is listed with what the store knows of it.
+func listed(r backend.KeyedRecord, now time.Time) (e envelope.Envelope, unreadable, ok bool) {
+	e, err := envelope.Parse(r.Data)
+	unreadable = errors.Is(err, envelope.ErrUnsupported)
+	switch {
+	case err != nil && !unreadable, err == nil && (e.Retired || !now.Before(e.Deadline)):
+		return e, false, false
+	}
+	return e, unreadable, true
 }
 
 // handle derives a session's handle from its store key: 12 bytes of a
