@@ -66,10 +66,15 @@ func (s *Session[T]) commit(h http.Header) error {
 		}
 	case write:
 		if s.found == foundLive {
+			// Only the data as written (or replayed on the fresh
+			// record) decides: after a failed write, a reload that
+			// found a tombstone has emptied the data, and that is no
+			// change of owner.
+			err = errRegroup
 			if !s.regroup() {
 				err = s.write(ctx)
 			}
-			if errors.Is(err, errRegroup) || s.regroup() {
+			if errors.Is(err, errRegroup) {
 				// The owner changed: a new ID in the owner's index.
 				s.intent = renew
 				err = s.renew(ctx)
