@@ -404,6 +404,13 @@ func (s *Session[T]) renew(ctx context.Context) error {
 			}
 			if err == nil {
 				v, err = s.m.store.Update(ctx, key, v, rec, ttl)
+				switch {
+				case errors.Is(err, backend.ErrNotFound):
+					// The new record was revoked (RevokeOwner) meanwhile.
+					err = fmt.Errorf("session: commit: the new record was ended meanwhile: %w: %w", ErrGone, err)
+				case err != nil:
+					err = fmt.Errorf("session: commit: %w", err)
+				}
 			}
 		}
 		if err != nil {
