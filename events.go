@@ -27,9 +27,9 @@ const (
 
 	// EventRevoked: sessions of an owner were ended by RevokeOwner,
 	// RevokeOtherSessions or RevokeSession (Info). "sessions" counts
-	// them; "group" is the start of the owner's group, a digest that
-	// never shows the owner, and "key" the session's key for
-	// RevokeSession.
+	// them; "key" is the session ended by RevokeSession, or the one kept
+	// by RevokeOtherSessions ("kept_current"). Neither the owner nor a
+	// digest of it is logged.
 	EventRevoked = "session revoked"
 
 	// EventExpired: a request presented the ID of a session past its

