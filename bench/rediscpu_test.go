@@ -27,20 +27,25 @@ import (
 // BenchmarkRedisServerCPU measures the Redis server's work per request,
 // this library's redisstore beside scs's goredisstore, for every request
 // kind of BenchmarkRedisTypedSession and BenchmarkRedisSCS (the same
-// handlers). The figures come from INFO commandstats, read before and
-// after the benchmark loop:
+// handlers). The figures come from INFO cpu and INFO commandstats, read
+// before and after the benchmark loop, per request:
 //
-//	redis-usec/op   the time the server spent executing the commands the
-//	                request sent (commandstats usec; a script's includes
-//	                the commands it runs), per request
-//	redis-calls/op  the commands the server executed per request,
-//	                including those a script runs (commandstats calls)
+//	redis-cpu-usec/op  the CPU time of the server's main thread (user and
+//	                   system, from getrusage): reading requests, running
+//	                   commands, writing replies, and the server's own
+//	                   periodic tasks; time the thread waits for a CPU
+//	                   does not count
+//	redis-usec/op      the time the server spent executing the commands
+//	                   the request sent (commandstats usec, by the
+//	                   server's clock, so including any time it was
+//	                   descheduled; a script's includes the commands it
+//	                   runs), without reading and replying
+//	redis-calls/op     the commands the server executed, including those
+//	                   a script runs (commandstats calls)
 //
-// Neither includes reading requests and writing replies, which cost the
-// server about the same per round trip (see roundtrips/op in the Redis
-// timings). The counters are the whole server's, not a database's, so the
-// benchmark starts a redis-server of its own (the first on PATH) that no
-// other client uses; it skips without one.
+// The counters are the whole server's, not a database's, so the benchmark
+// starts a redis-server of its own (the first on PATH) that no other
+// client uses; it skips without one.
 func BenchmarkRedisServerCPU(b *testing.B) {
 	addr := privateRedis(b)
 	for _, k := range kinds {
@@ -52,15 +57,16 @@ func BenchmarkRedisServerCPU(b *testing.B) {
 				client.AddHook(cmds)
 				h, cookie := scsRedisOrTyped(b, client, lib, k.kind)
 				serve(b, h, cookie) // loads the scripts a request runs
-				before := commandStats(b, client)
+				before := readStats(b, client)
 				cmds.reset()
 				run(b, h, cookie)
 				sent := cmds.counts()
-				after := commandStats(b, client)
-				usec, calls, err := serverWork(before, after, sent)
+				after := readStats(b, client)
+				usec, calls, err := serverWork(before.cmds, after.cmds, sent)
 				if err != nil {
 					b.Fatal(err)
 				}
+				b.ReportMetric((after.cpu-before.cpu)*1e6/float64(b.N), "redis-cpu-usec/op")
 				b.ReportMetric(usec/float64(b.N), "redis-usec/op")
 				b.ReportMetric(calls/float64(b.N), "redis-calls/op")
 			})
@@ -138,30 +144,48 @@ func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) red
 	}
 }
 
+// serverStats is what INFO cpu and INFO commandstats report.
+type serverStats struct {
+	cpu  float64            // the main thread's CPU time, user and system, in seconds
+	cmds map[string]cmdStat // by command name
+}
+
 // cmdStat is one line of INFO commandstats.
 type cmdStat struct{ calls, usec int64 }
 
-// commandStats reads INFO commandstats: calls and usec by command name.
-func commandStats(b *testing.B, client *redis.Client) map[string]cmdStat {
+// readStats runs INFO cpu commandstats.
+func readStats(b *testing.B, client *redis.Client) serverStats {
 	b.Helper()
-	info, err := client.Info(context.Background(), "commandstats").Result()
+	info, err := client.Info(context.Background(), "cpu", "commandstats").Result()
 	if err != nil {
 		b.Fatal(err)
 	}
-	stats, err := parseCommandStats(info)
+	stats, err := parseInfo(info)
 	if err != nil {
 		b.Fatal(err)
 	}
 	return stats
 }
 
-// parseCommandStats parses the reply of INFO commandstats, lines such as
+// parseInfo parses the reply of INFO cpu commandstats: the lines
+// used_cpu_user_main_thread and used_cpu_sys_main_thread (seconds), and
+// lines such as
 // "cmdstat_get:calls=3,usec=12,usec_per_call=4.00,rejected_calls=0,failed_calls=0".
-func parseCommandStats(info string) (map[string]cmdStat, error) {
-	out := make(map[string]cmdStat)
+func parseInfo(info string) (serverStats, error) {
+	out := serverStats{cmds: make(map[string]cmdStat)}
+	cpu := 0
 	sc := bufio.NewScanner(strings.NewReader(info))
 	for sc.Scan() {
 		name, fields, ok := strings.Cut(strings.TrimSpace(sc.Text()), ":")
+		if name == "used_cpu_user_main_thread" || name == "used_cpu_sys_main_thread" {
+			f, err := strconv.ParseFloat(fields, 64)
+			if err != nil {
+				return serverStats{}, fmt.Errorf("INFO cpu: %s: %w", name, err)
+			}
+			out.cpu += f
+			cpu++
+			continue
+		}
 		if !ok || !strings.HasPrefix(name, "cmdstat_") {
 			continue
 		}
@@ -179,11 +203,14 @@ func parseCommandStats(info string) (map[string]cmdStat, error) {
 			}
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
-				return nil, fmt.Errorf("commandstats: %s: %w", name, err)
+				return serverStats{}, fmt.Errorf("INFO commandstats: %s: %w", name, err)
 			}
 			*dst = n
 		}
-		out[strings.TrimPrefix(name, "cmdstat_")] = s
+		out.cmds[strings.TrimPrefix(name, "cmdstat_")] = s
+	}
+	if cpu != 2 {
+		return serverStats{}, errors.New("INFO cpu: no used_cpu_user_main_thread and used_cpu_sys_main_thread (Redis 6.2 or later has them)")
 	}
 	return out, sc.Err()
 }
@@ -263,19 +290,27 @@ func privateRedis(b *testing.B) string {
 	}
 }
 
-func TestParseCommandStats(t *testing.T) {
-	got, err := parseCommandStats("# Commandstats\r\n" +
+func TestParseInfo(t *testing.T) {
+	const cpu = "# CPU\r\nused_cpu_sys:8.98\r\nused_cpu_user:8.06\r\n" +
+		"used_cpu_sys_main_thread:1.500000\r\nused_cpu_user_main_thread:0.250000\r\n\r\n"
+	got, err := parseInfo(cpu + "# Commandstats\r\n" +
 		"cmdstat_get:calls=3,usec=12,usec_per_call=4.00,rejected_calls=0,failed_calls=0\r\n" +
 		"cmdstat_config|resetstat:calls=1,usec=68,usec_per_call=68.00,rejected_calls=0,failed_calls=0\r\n")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]cmdStat{"get": {3, 12}, "config|resetstat": {1, 68}}
+	want := serverStats{cpu: 1.75, cmds: map[string]cmdStat{"get": {3, 12}, "config|resetstat": {1, 68}}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
-	if _, err := parseCommandStats("cmdstat_get:calls=x,usec=1\r\n"); err == nil {
-		t.Error("calls=x accepted")
+	for _, bad := range []string{
+		cpu + "cmdstat_get:calls=x,usec=1\r\n",
+		"cmdstat_get:calls=1,usec=1\r\n",
+		"used_cpu_sys_main_thread:1\r\nused_cpu_user_main_thread:x\r\n",
+	} {
+		if _, err := parseInfo(bad); err == nil {
+			t.Errorf("parseInfo(%q) accepted it", bad)
+		}
 	}
 }
 
