@@ -90,16 +90,19 @@ func writeMemory(b *bytes.Buffer, set *Set) {
 func writeServerCPU(b *bytes.Buffer, set *Set) {
 	writeCounts(b, set, "Redis server CPU per request",
 		"`BenchmarkRedisServerCPU` (rediscpu_test.go): the request kinds and handlers of the Redis tables,\n"+
-			"on a redis-server the benchmark starts for itself, since INFO commandstats counts the commands of\n"+
-			"the whole server and one shared with other clients would mix theirs in. From INFO commandstats\n"+
-			"before and after the loop, divided by the requests: `redis-usec/op` is the time the server spent\n"+
-			"executing the commands a request sent (a script's time includes the commands it runs), and\n"+
-			"`redis-calls/op` the commands it executed, those run by scripts included. Neither counts reading\n"+
-			"requests and writing replies, which cost about the same per round trip (`roundtrips/op` in the\n"+
-			"Redis tables). The server times each command by its clock in whole microseconds, so\n"+
-			"`redis-usec/op` averages coarse readings, and grows when the server is descheduled mid-command.",
+			"on a redis-server the benchmark starts for itself, since the server's counters are the whole\n"+
+			"server's and one shared with other clients would mix theirs in. From INFO cpu and INFO\n"+
+			"commandstats before and after the loop, divided by the requests: `redis-cpu-usec/op` is the CPU\n"+
+			"time of the server's main thread (user and system, from getrusage): reading requests, running\n"+
+			"commands and writing replies, so it grows with round trips; time the server waits for a CPU does\n"+
+			"not count. `redis-usec/op` is the time the server spent executing the commands a request sent\n"+
+			"(commandstats usec; a script's time includes the commands it runs), without reading and\n"+
+			"replying; the server times each command by its clock in whole microseconds, so it averages\n"+
+			"coarse readings and grows when the server is descheduled mid-command. `redis-calls/op` is the\n"+
+			"commands the server executed, those run by scripts included.",
 		[]column{
 			{head: "requests", value: iterations, iters: true},
+			{head: "redis-cpu-usec/op", value: unit("redis-cpu-usec/op"), spread: true, ratio: true},
 			{head: "redis-usec/op", value: unit("redis-usec/op"), spread: true, ratio: true},
 			{head: "redis-calls/op", value: unit("redis-calls/op"), ratio: true},
 		})
