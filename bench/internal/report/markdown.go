@@ -108,8 +108,9 @@ func Generate(in *Inputs, chartDir string) Output {
 		counted = append(counted, "Redis server CPU per request")
 	}
 	if len(counted) > 0 {
-		p("The sections on %s, at the end, name the commands that measured them,\n", strings.Join(counted, " and on "))
-		p("which may have run at another time and commit than these.\n\n")
+		p("The sections on %s, at the end,\n", strings.Join(counted, " and on "))
+		p("name the commands that measured them, which may have run at another time and commit than\n")
+		p("these.\n\n")
 	}
 
 	writeNoise(&b, in, groups)
