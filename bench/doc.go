@@ -9,7 +9,10 @@
 // The published figures in BENCHMARKS.md come from bench/scripts/report.sh,
 // which runs the comparisons six times interleaved, counts instructions per
 // request with callgrind, saves the raw output in bench/results and writes
-// BENCHMARKS.md and bench/charts with cmd/report. TestBenchmarksUpToDate
-// fails when BENCHMARKS.md or a chart is not what cmd/report makes from
-// bench/results.
+// BENCHMARKS.md and bench/charts with cmd/report. It also measures two
+// counts with commands of their own: the heap bytes each stored session
+// holds (BenchmarkStoredSessions) and the Redis server's CPU time per
+// request (BenchmarkRedisServerCPU); report.sh -counts-only measures these
+// alone. TestBenchmarksUpToDate fails when BENCHMARKS.md or a chart is not
+// what cmd/report makes from bench/results.
 package bench

@@ -3,6 +3,7 @@
 # (at the repository's root) and its charts (bench/charts/*.svg) from them.
 #
 #   bench/scripts/report.sh [-count N] [-instr-n N] [-instr-runs R]
+#   bench/scripts/report.sh -counts-only
 #   bench/scripts/report.sh -from-results
 #
 # It runs interleave.sh for the comparison benchmarks (Baseline,
@@ -19,6 +20,16 @@
 # TestBenchmarksUpToDate fails when BENCHMARKS.md or a chart differs from
 # what it makes.
 #
+# Before it runs cmd/report, it measures two counts rather than times,
+# each with one go test command that it saves, with the date and commit,
+# at the head of the results file: heap bytes per stored session (BenchmarkStoredSessions,
+# 100,000 logins, in memory.txt; three runs, as the figure repeats to a
+# byte), and the Redis server's CPU time and commands per request
+# (BenchmarkRedisServerCPU on a private redis-server, in rediscpu.txt; six
+# interleaved runs, as the server times commands by its clock). -counts-only measures
+# these alone, in about a minute, keeping the other results, and
+# regenerates the report.
+#
 # A full run took 14 minutes on the shared 2-core machine; callgrind's share
 # shrinks with a smaller -instr-n (at least 2) or -instr-runs.
 set -euo pipefail
@@ -26,13 +37,15 @@ count=6
 instr_n=201
 instr_runs=3
 from_results=false
+counts_only=false
 while [ $# -gt 0 ]; do
 	case $1 in
 	-count) count=${2:?-count needs a number}; shift 2 ;;
 	-instr-n) instr_n=${2:?-instr-n needs a number}; shift 2 ;;
 	-instr-runs) instr_runs=${2:?-instr-runs needs a number}; shift 2 ;;
 	-from-results) from_results=true; shift ;;
-	*) sed -n '2,23p' "$0" >&2; exit 2 ;;
+	-counts-only) counts_only=true; shift ;;
+	*) sed -n '2,34p' "$0" >&2; exit 2 ;;
 	esac
 done
 [[ $count =~ ^[1-9][0-9]*$ ]] || { echo "-count $count: not a positive number" >&2; exit 2; }
@@ -46,6 +59,48 @@ generate() {
 	echo "wrote ../BENCHMARKS.md and charts/ from results/" >&2
 }
 if $from_results; then
+	generate
+	exit 0
+fi
+
+commit=$(git rev-parse --short HEAD)
+if [ -n "$(git status --porcelain -- . ':!results' ':!charts' ':!../BENCHMARKS.md')" ]; then
+	commit+=" (with uncommitted changes)"
+fi
+
+# measure_count FILE COMMAND runs the go test COMMAND (from bench/) and
+# saves its output in results/FILE after the machine, date, commit and
+# command lines.
+measure_count() {
+	local file=$1 cmd=$2 out
+	out=$(mktemp)
+	{
+		echo "go: $(go version | sed 's/^go version //')"
+		echo "cores: $(nproc)"
+		echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
+		echo "commit: $commit"
+		echo "command: $cmd"
+	} >"$out"
+	echo "$file: $cmd" >&2
+	# In a shell of its own, so that errexit stops a loop at a failed run.
+	bash -euo pipefail -c "$cmd" >>"$out" || { cat "$out" >&2; rm -f "$out"; exit 1; }
+	mkdir -p results
+	mv "$out" "results/$file"
+}
+
+counts() {
+	measure_count memory.txt "go test -run '^\$' -bench '^BenchmarkStoredSessions\$' -benchtime 100000x -count 3 ."
+	if command -v redis-server >/dev/null; then
+		# Six passes, not -count 6, which runs each sub-benchmark six times
+		# in a row: in passes the libraries share the machine's noise.
+		measure_count rediscpu.txt "for i in 1 2 3 4 5 6; do go test -run '^\$' -bench '^BenchmarkRedisServerCPU\$' -benchtime 5000x .; done"
+	else
+		echo "no redis-server on PATH: the Redis server CPU measurement is left out" >&2
+		rm -f results/rediscpu.txt
+	fi
+}
+if $counts_only; then
+	counts
 	generate
 	exit 0
 fi
@@ -65,10 +120,6 @@ else
 fi
 pattern="^Benchmark($benches)\$"
 
-commit=$(git rev-parse --short HEAD)
-if [ -n "$(git status --porcelain -- . ':!results' ':!charts' ':!../BENCHMARKS.md')" ]; then
-	commit+=" (with uncommitted changes)"
-fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 {
@@ -104,4 +155,5 @@ done
 
 mkdir -p results
 cp "$tmp/bench.txt" "$tmp/instructions.tsv" "$tmp/benchstat.txt" "$tmp/commands.txt" results/
+counts
 generate

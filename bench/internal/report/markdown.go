@@ -34,6 +34,9 @@ type Inputs struct {
 	Bench    *Set
 	Instr    map[string][]float64 // empty when no instruction counts were taken
 	Commands string
+	// Memory and ServerCPU are the results of MemoryFile and
+	// ServerCPUFile, nil when there is no such file.
+	Memory, ServerCPU *Set
 }
 
 // Load reads a results directory.
@@ -63,6 +66,12 @@ func Load(dir string) (*Inputs, error) {
 		return nil, err
 	}
 	in.Commands = strings.TrimSpace(string(cmds))
+	if in.Memory, err = loadOptional(dir, MemoryFile); err != nil {
+		return nil, err
+	}
+	if in.ServerCPU, err = loadOptional(dir, ServerCPUFile); err != nil {
+		return nil, err
+	}
 	return in, nil
 }
 
@@ -91,6 +100,18 @@ func Generate(in *Inputs, chartDir string) Output {
 		p("| %s | %s |\n", cell(c.Key), cell(c.Value))
 	}
 	p("\n## Commands\n\nThe inputs were produced by these commands (run from `bench/`):\n\n```sh\n%s\n```\n\n", in.Commands)
+	var counted []string
+	if in.Memory != nil {
+		counted = append(counted, "memory per stored session")
+	}
+	if in.ServerCPU != nil {
+		counted = append(counted, "Redis server CPU per request")
+	}
+	if len(counted) > 0 {
+		p("The sections on %s, at the end,\n", strings.Join(counted, " and on "))
+		p("name the commands that measured them, which may have run at another time and commit than\n")
+		p("these.\n\n")
+	}
 
 	writeNoise(&b, in, groups)
 	writeSummary(&b, groups)
@@ -126,6 +147,12 @@ func Generate(in *Inputs, chartDir string) Output {
 			p("### %s\n\n", g.Kind)
 		}
 		writeTable(&b, g)
+	}
+	if in.Memory != nil {
+		writeMemory(&b, in.Memory)
+	}
+	if in.ServerCPU != nil {
+		writeServerCPU(&b, in.ServerCPU)
 	}
 	out.Markdown = b.Bytes()
 	return out

@@ -29,6 +29,7 @@ type Result struct {
 	Name   string
 	Values map[string][]float64
 	Units  []string // in the order the benchmark first reported them
+	N      []int64  // the iterations (b.N) of each run
 }
 
 // Set is the parsed content of one or more concatenated benchmark outputs.
@@ -78,7 +79,8 @@ func Parse(r io.Reader) (*Set, error) {
 			if len(f) < 4 || len(f)%2 != 0 {
 				continue // a benchmark's log line, or a name printed alone before its result
 			}
-			if _, err := strconv.ParseInt(f[1], 10, 64); err != nil {
+			n, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
 				continue
 			}
 			name := TrimProcs(f[0])
@@ -88,6 +90,7 @@ func Parse(r io.Reader) (*Set, error) {
 				s.byName[name] = res
 				s.Results = append(s.Results, res)
 			}
+			res.N = append(res.N, n)
 			for i := 2; i < len(f); i += 2 {
 				v, err := strconv.ParseFloat(f[i], 64)
 				if err != nil {

@@ -218,3 +218,98 @@ func TestRatio(t *testing.T) {
 		}
 	}
 }
+
+func TestParseIterations(t *testing.T) {
+	s, err := Parse(strings.NewReader("BenchmarkA-2 100 1 ns/op\nBenchmarkA-2 250 2 ns/op\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Lookup("BenchmarkA").N; !reflect.DeepEqual(got, []int64{100, 250}) {
+		t.Errorf("N = %v, want [100 250]", got)
+	}
+}
+
+// TestCountsTable: rows by kind in first-seen order with scs first, the
+// median of each column, its range for iterations that differ between
+// runs, "0×" for nothing against scs's something, no ratio without an scs
+// row, and no "Measured" line without date, commit or command.
+func TestCountsTable(t *testing.T) {
+	set, err := Parse(strings.NewReader(`BenchmarkX/kind=B/lib=typed-msgpack-2 10 1 ns/op 0 m/op
+BenchmarkX/kind=B/lib=scs-2 10 1 ns/op 4 m/op
+BenchmarkX/kind=A/lib=scs-2 10 1 ns/op 2 m/op
+BenchmarkX/kind=A/lib=typed-msgpack-2 10 1 ns/op 1 m/op
+BenchmarkX/kind=A/lib=typed-msgpack-2 20 1 ns/op 3 m/op
+BenchmarkX/kind=C/lib=typed-msgpack-2 10 1 ns/op 5 m/op
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	writeCounts(&b, set, "Title", "About.", []column{
+		{head: "n", value: iterations, iters: true},
+		{head: "m/op", value: unit("m/op"), spread: true, ratio: true},
+		{head: "missing", value: unit("missing/op")},
+	})
+	want := `## Title
+
+About.
+
+| kind | library | n | m/op | ± | × scs | missing |
+|---|---|---:|---:|---:|---:|---:|
+| B | scs | 10 | 4 | 0.0% | 1.00× |  |
+| B | typed-msgpack | 10 | 0 |  | 0× |  |
+| A | scs | 10 | 2 | 0.0% | 1.00× |  |
+| A | typed-msgpack | 10 to 20 | 2 | 50% | 1.00× |  |
+| C | typed-msgpack | 10 | 5 | 0.0% |  |  |
+
+`
+	if got := b.String(); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestLoadOptional: the counts files are optional, but one that is there
+// must hold results.
+func TestLoadOptional(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, data string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(BenchFile, "BenchmarkA-2 100 1 ns/op\n")
+	write(CommandsFile, "true\n")
+	in, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.Memory != nil || in.ServerCPU != nil {
+		t.Errorf("Memory %v, ServerCPU %v without their files", in.Memory, in.ServerCPU)
+	}
+	if md := string(Generate(in, "charts").Markdown); strings.Contains(md, "Memory per stored session") || strings.Contains(md, "at the end") {
+		t.Errorf("the report mentions counts it has none of:\n%s", md)
+	}
+	write(MemoryFile, "PASS\n")
+	if _, err := Load(dir); err == nil {
+		t.Errorf("Load accepted a %s without results", MemoryFile)
+	}
+	if err := os.Remove(filepath.Join(dir, MemoryFile)); err != nil {
+		t.Fatal(err)
+	}
+	write(ServerCPUFile, "BenchmarkA-2 100 1x ns/op\n")
+	if _, err := Load(dir); err == nil {
+		t.Errorf("Load accepted a malformed %s", ServerCPUFile)
+	}
+	write(ServerCPUFile, "date: today\nBenchmarkA/lib=scs-2 100 1 ns/op 3 redis-usec/op\n")
+	in, err = Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.Memory != nil || in.ServerCPU == nil || in.ServerCPU.Lookup("BenchmarkA/lib=scs") == nil {
+		t.Errorf("Memory %v, ServerCPU %v; want only ServerCPU", in.Memory, in.ServerCPU)
+	}
+	if md := string(Generate(in, "charts").Markdown); !strings.Contains(md, "## Redis server CPU per request") || strings.Contains(md, "## Memory") {
+		t.Errorf("want a Redis server CPU section alone:\n%s", md)
+	}
+}
