@@ -111,6 +111,7 @@ type Store struct {
 // sweeper.
 type inner struct {
 	now     func() time.Time
+	base    time.Time // the clock's reading at New: expiries count from it
 	seed    maphash.Seed
 	mask    uint64
 	shards  []shard
@@ -132,7 +133,7 @@ type shard struct {
 type entry struct {
 	data    []byte // private copy, never mutated after it is stored
 	version uint64
-	expiry  time.Time // in the store's clock; the record is live while now < expiry
+	expiry  time.Duration // since the store's base time, in its clock; the record is live while now < expiry
 }
 
 var (
@@ -152,6 +153,7 @@ func New(opts ...Option) *Store {
 	}
 	in := &inner{
 		now:      cfg.now,
+		base:     cfg.now(),
 		seed:     maphash.MakeSeed(),
 		mask:     uint64(cfg.shards - 1),
 		shards:   make([]shard, cfg.shards),
@@ -210,9 +212,9 @@ func (in *inner) sweep() {
 	for i := range in.shards {
 		sh := &in.shards[i]
 		sh.mu.Lock()
-		now := in.now()
+		now := in.clock()
 		for k, e := range sh.m {
-			if !now.Before(e.expiry) {
+			if now >= e.expiry {
 				sh.remove(k)
 			}
 		}
@@ -228,15 +230,23 @@ func (s *Store) Len() int {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.RLock()
-		now := s.now()
+		now := s.clock()
 		for _, e := range sh.m {
-			if now.Before(e.expiry) {
+			if now < e.expiry {
 				n++
 			}
 		}
 		sh.mu.RUnlock()
 	}
 	return n
+}
+
+// clock returns the time since the store's base time. An entry keeps its
+// expiry in this form, 8 bytes instead of a time.Time's 24, which makes
+// every stored session smaller; with the real clock the difference uses
+// the monotonic reading, so wall-clock jumps do not move expiries.
+func (in *inner) clock() time.Duration {
+	return in.now().Sub(in.base)
 }
 
 // shardFor returns the shard of key: the shard of its group for a grouped
@@ -309,15 +319,15 @@ func (s *Store) Load(ctx context.Context, key string) (backend.Record, error) {
 	if err := check(ctx, "load", key); err != nil {
 		return backend.Record{}, err
 	}
-	now := s.now()
+	now := s.clock()
 	sh := s.shardFor(key)
 	sh.mu.RLock()
 	e, ok := sh.m[key]
 	sh.mu.RUnlock()
-	if !ok || !now.Before(e.expiry) {
+	if !ok || now >= e.expiry {
 		return backend.Record{}, backend.ErrNotFound
 	}
-	return backend.Record{Data: e.data, Version: e.version, TTL: e.expiry.Sub(now)}, nil
+	return backend.Record{Data: e.data, Version: e.version, TTL: e.expiry - now}, nil
 }
 
 // Create stores a copy of data under key, to expire after ttl, unless a live
@@ -331,15 +341,15 @@ func (s *Store) Create(ctx context.Context, key string, data []byte, ttl time.Du
 		return 0, err
 	}
 	data = clone(data) // outside the lock
-	now := s.now()
+	now := s.clock()
 	sh := s.shardFor(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if e, ok := sh.m[key]; ok && now.Before(e.expiry) {
+	if e, ok := sh.m[key]; ok && now < e.expiry {
 		return 0, backend.ErrExists
 	}
 	v := s.version.Add(1)
-	sh.put(key, entry{data: data, version: v, expiry: now.Add(ttl)})
+	sh.put(key, entry{data: data, version: v, expiry: now + ttl})
 	return v, nil
 }
 
@@ -356,7 +366,7 @@ func (s *Store) Update(ctx context.Context, key string, version uint64, data []b
 		return 0, err
 	}
 	data = clone(data) // outside the lock; wasted only on failure
-	now := s.now()
+	now := s.clock()
 	sh := s.shardFor(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -364,7 +374,7 @@ func (s *Store) Update(ctx context.Context, key string, version uint64, data []b
 	if !ok {
 		return 0, backend.ErrNotFound
 	}
-	if !now.Before(e.expiry) {
+	if now >= e.expiry {
 		sh.remove(key)
 		return 0, backend.ErrNotFound
 	}
@@ -372,7 +382,7 @@ func (s *Store) Update(ctx context.Context, key string, version uint64, data []b
 		return 0, backend.ErrConflict
 	}
 	v := s.version.Add(1)
-	sh.m[key] = entry{data: data, version: v, expiry: now.Add(ttl)}
+	sh.m[key] = entry{data: data, version: v, expiry: now + ttl}
 	return v, nil
 }
 
@@ -385,7 +395,7 @@ func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error 
 	if err := checkTTL("touch", ttl); err != nil {
 		return err
 	}
-	now := s.now()
+	now := s.clock()
 	sh := s.shardFor(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -393,11 +403,11 @@ func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error 
 	if !ok {
 		return backend.ErrNotFound
 	}
-	if !now.Before(e.expiry) {
+	if now >= e.expiry {
 		sh.remove(key)
 		return backend.ErrNotFound
 	}
-	e.expiry = now.Add(ttl)
+	e.expiry = now + ttl
 	sh.m[key] = e
 	return nil
 }
@@ -422,18 +432,18 @@ func (s *Store) Group(ctx context.Context, group string) ([]backend.KeyedRecord,
 	if err := check(ctx, "group", group); err != nil {
 		return nil, err
 	}
-	now := s.now()
+	now := s.clock()
 	sh := s.shardOfGroup(group)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	out := []backend.KeyedRecord{}
 	for k := range sh.groups[group] {
 		e := sh.m[k]
-		if !now.Before(e.expiry) {
+		if now >= e.expiry {
 			sh.remove(k)
 			continue
 		}
-		out = append(out, backend.KeyedRecord{Key: k, Record: backend.Record{Data: e.data, Version: e.version, TTL: e.expiry.Sub(now)}})
+		out = append(out, backend.KeyedRecord{Key: k, Record: backend.Record{Data: e.data, Version: e.version, TTL: e.expiry - now}})
 	}
 	return out, nil
 }
@@ -445,7 +455,7 @@ func (s *Store) DeleteGroup(ctx context.Context, group, keep string) (int, error
 	if err := check(ctx, "delete group", group); err != nil {
 		return 0, err
 	}
-	now := s.now()
+	now := s.clock()
 	sh := s.shardOfGroup(group)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -454,7 +464,7 @@ func (s *Store) DeleteGroup(ctx context.Context, group, keep string) (int, error
 		if k == keep {
 			continue
 		}
-		if now.Before(sh.m[k].expiry) {
+		if now < sh.m[k].expiry {
 			n++
 		}
 		sh.remove(k)
