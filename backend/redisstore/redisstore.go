@@ -215,7 +215,12 @@ return {v, redis.call('PTTL', KEYS[1])}`
 // writes: that is reported as success, not as a conflict that would make
 // the manager replay the change twice. A fresh random version matches
 // another write's by chance with probability 2^-64 per version compared.
-const updateSrc = inHistorySrc + `local cur = redis.call('GETRANGE', KEYS[1], 0, 7)
+const updateSrc = inHistorySrc + updateHeadSrc + updateTailSrc
+
+// updateHeadSrc and updateTailSrc are the update script's body, split
+// where the grouped update script (groupUpdateSrc) indexes the write.
+const (
+	updateHeadSrc = `local cur = redis.call('GETRANGE', KEYS[1], 0, 7)
 if cur == '' then return 0 end
 if cur == ARGV[1] then
 	redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
@@ -223,11 +228,13 @@ if cur == ARGV[1] then
 		local h = redis.call('GET', KEYS[2]) or ''
 		redis.call('SET', KEYS[2], cur .. string.sub(h, 1, ` + historyKeep + `), 'PX', ARGV[4])
 	end
-	return 1
+`
+	updateTailSrc = `	return 1
 end
 local new = string.sub(ARGV[2], 1, 8)
 if cur == new or inHistory(new) then return 1 end
 return -1`
+)
 
 // ownsSrc reports whether the version ARGV[1] is the current version of
 // KEYS[1] (1), one of the versions in its history KEYS[2] (1), or neither
