@@ -36,6 +36,101 @@ func TestCluster(t *testing.T) {
 	t.Run("ManyKeys", func(t *testing.T) {
 		testManyKeys(t, c, nodes)
 	})
+
+	t.Run("Groups", func(t *testing.T) {
+		testGroupSlots(t, c, nodes)
+	})
+}
+
+// testGroupSlots stores groups of records, with write histories, under
+// prefixes with and without braces, and checks on the nodes that every
+// key of a group (records, histories, index) is in one slot (CLUSTER
+// KEYSLOT), that the groups are spread over the cluster unless the prefix
+// holds a hash tag of its own, and that Group and DeleteGroup work there.
+// A prefix whose first brace pair is empty cannot co-locate a group, and
+// the index methods say so.
+func testGroupSlots(t *testing.T, c *redis.ClusterClient, nodes []*redisProc) {
+	const groups, perGroup = 30, 3
+	ctx := context.Background()
+	for _, prefix := range []string{"g:", "", "a{b:", "x}y:", "{t}:"} {
+		s := redisstore.New(c, redisstore.WithPrefix(prefix))
+		keys := make(map[string][]string) // by group
+		versions := make(map[string]uint64)
+		for range groups {
+			g := newGroup()
+			for range perGroup {
+				k := newGroupedKey(g)
+				v, err := s.Create(ctx, k, []byte("x"), time.Minute)
+				if err != nil {
+					t.Fatalf("prefix %q: Create: %v", prefix, err)
+				}
+				if v, err = s.Update(ctx, k, v, []byte("y"), time.Minute); err != nil {
+					t.Fatalf("prefix %q: Update: %v", prefix, err)
+				}
+				if err := s.Touch(ctx, k, time.Hour); err != nil {
+					t.Fatalf("prefix %q: Touch: %v", prefix, err)
+				}
+				keys[g] = append(keys[g], k)
+				versions[k] = v
+			}
+		}
+
+		stored := groupKeysOnNodes(t, nodes, prefix, keys)
+		slots := make(map[int64]bool)
+		for g, ks := range stored {
+			if len(ks) != 2*perGroup+1 {
+				t.Errorf("prefix %q: group %s has keys %q, want %d records, their histories and the index", prefix, g, ks, perGroup)
+			}
+			var slot int64 = -1
+			for _, k := range ks {
+				ks, err := c.ClusterKeySlot(ctx, k).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if slot >= 0 && ks != slot {
+					t.Errorf("prefix %q: group %s: key %q is in slot %d, another of its keys in %d", prefix, g, k, ks, slot)
+				}
+				slot = ks
+			}
+			slots[slot] = true
+		}
+		if len(stored) != groups {
+			t.Errorf("prefix %q: %d of %d groups found on the nodes", prefix, len(stored), groups)
+		}
+		if own := strings.Contains(prefix, "{t}"); own != (len(slots) == 1) {
+			t.Errorf("prefix %q: %d groups in %d slots", prefix, groups, len(slots))
+		}
+
+		for g, ks := range keys {
+			recs, err := s.Group(ctx, g)
+			if err != nil || len(recs) != perGroup {
+				t.Fatalf("prefix %q: Group = (%d records, %v), want %d", prefix, len(recs), err, perGroup)
+			}
+			for _, r := range recs {
+				if string(r.Data) != "y" || r.Version != versions[r.Key] || r.TTL <= time.Minute {
+					t.Errorf("prefix %q: Group lists %s as (%q, %d, %v)", prefix, r.Key, r.Data, r.Version, r.TTL)
+				}
+			}
+			if n, err := s.DeleteGroup(ctx, g, ks[0]); err != nil || n != perGroup-1 {
+				t.Fatalf("prefix %q: DeleteGroup = (%d, %v), want (%d, nil)", prefix, n, err, perGroup-1)
+			}
+			if recs, err := s.Group(ctx, g); err != nil || len(recs) != 1 || recs[0].Key != ks[0] {
+				t.Errorf("prefix %q: Group after DeleteGroup = (%+v, %v), want the kept record", prefix, recs, err)
+			}
+			// Left: the kept record, its history and the index.
+			if n, err := s.DeleteGroup(ctx, g, ""); err != nil || n != 1 {
+				t.Fatalf("prefix %q: DeleteGroup keeping none = (%d, %v), want (1, nil)", prefix, n, err)
+			}
+		}
+		if left := groupKeysOnNodes(t, nodes, prefix, keys); len(left) != 0 {
+			t.Errorf("prefix %q: keys left after DeleteGroup: %q", prefix, left)
+		}
+	}
+
+	s := redisstore.New(c, redisstore.WithPrefix("a{}:"))
+	if _, err := s.Group(ctx, newGroup()); err == nil {
+		t.Error(`prefix "a{}:": Group succeeded, want an error`)
+	}
 }
 
 // testManyKeys creates, reads, updates, touches and deletes enough keys to
@@ -182,4 +277,27 @@ func startCluster(t *testing.T, n int) (*redis.ClusterClient, []*redisProc) {
 		t.Fatalf("cluster client: %v", err)
 	}
 	return c, nodes
+}
+
+// groupKeysOnNodes returns the keys of the groups of keys under prefix
+// that the nodes hold, by group.
+func groupKeysOnNodes[V any](t *testing.T, nodes []*redisProc, prefix string, groups map[string]V) map[string][]string {
+	t.Helper()
+	stored := make(map[string][]string)
+	for _, node := range nodes {
+		nc := redis.NewClient(&redis.Options{Addr: node.addr()})
+		all, err := nc.Keys(context.Background(), "*").Result()
+		_ = nc.Close()
+		if err != nil {
+			t.Fatalf("KEYS on %s: %v", node.addr(), err)
+		}
+		for _, k := range all {
+			for g := range groups {
+				if strings.HasPrefix(k, prefix+"{"+g+"}") {
+					stored[g] = append(stored[g], k)
+				}
+			}
+		}
+	}
+	return stored
 }

@@ -193,3 +193,56 @@ func TestBraceKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupScriptsRetry runs the grouped create and update scripts twice
+// with the same arguments, as go-redis does when a reply was lost: the
+// repeats report success and change nothing, the index included, also
+// when another write came between an update and its repeat.
+func TestGroupScriptsRetry(t *testing.T) {
+	mr := miniredis.RunT(t)
+	c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { _ = c.Close() })
+	s := New(c)
+	ctx := context.Background()
+	keys := s.groupKeys("m", "grp")
+	v1 := newVersion(0)
+	val := binary.BigEndian.AppendUint64(nil, v1)
+	for attempt := 1; attempt <= 2; attempt++ {
+		ok, err := s.groups.create.Run(ctx, c, keys, append(val, "one"...), 60000, "m").Bool()
+		if err != nil || !ok {
+			t.Fatalf("create attempt %d: got (%t, %v), want (true, nil)", attempt, ok, err)
+		}
+	}
+	// Another create's version is a clash.
+	if ok, err := s.groups.create.Run(ctx, c, keys, binary.BigEndian.AppendUint64(nil, newVersion(v1)), 60000, "m").Bool(); err != nil || ok {
+		t.Fatalf("create over another's record: got (%t, %v), want (false, nil)", ok, err)
+	}
+
+	v2 := newVersion(v1)
+	args := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, v1), v2)
+	args = append(args, "two"...)
+	update := func(what string, args []byte) {
+		t.Helper()
+		res, err := s.groups.update.Run(ctx, c, keys, args[:8], args[8:], 60000, 60000, "m").Int64()
+		if err != nil || res != 1 {
+			t.Fatalf("%s: got (%d, %v), want (1, nil)", what, res, err)
+		}
+	}
+	update("update", args)
+	// Another writer's update, then the repeat of the first.
+	v3 := newVersion(v2)
+	other := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, v2), v3)
+	update("another writer's update", append(other, "three"...))
+	update("the repeated update", args)
+	rec, err := s.Load(ctx, "m.grp")
+	if err != nil || rec.Version != v3 || string(rec.Data) != "three" {
+		t.Fatalf("Load: got (%q, %d, %v), want (three, %d, nil)", rec.Data, rec.Version, err, v3)
+	}
+	if members, err := mr.ZMembers(keys[2]); err != nil || len(members) != 1 || members[0] != "m" {
+		t.Errorf("index = (%q, %v), want [m]", members, err)
+	}
+	// The repeated create still recognises itself through the history.
+	if ok, err := s.groups.create.Run(ctx, c, keys, append(val, "one"...), 60000, "m").Bool(); err != nil || !ok {
+		t.Errorf("create repeated after two updates: got (%t, %v), want (true, nil)", ok, err)
+	}
+}

@@ -1,7 +1,9 @@
 // Package redisstore is a backend.Store on Redis, through a go-redis v9
 // client: a single node (*redis.Client), a Sentinel failover client
 // (redis.NewFailoverClient or redis.NewFailoverClusterClient) or a Redis
-// Cluster (*redis.ClusterClient), all through redis.UniversalClient.
+// Cluster (*redis.ClusterClient), all through redis.UniversalClient. It
+// also implements backend.OwnerIndex, listing and deleting the records of
+// one group (see Grouped keys).
 //
 // # Record layout
 //
@@ -37,6 +39,69 @@
 // across it is not recognised (a conflict, as before); its Delete leaves
 // the history key to expire with its time to live.
 //
+// # Grouped keys
+//
+// A key with a group (see backend.KeyGroup), H + "." + G, where the
+// manager's H is the hash of a session ID and G a digest of its owner, is
+// stored in the grouped layout instead, which adds an index of each
+// group. Every key of a group starts with the group's tag,
+// prefix + "{" + G + "}":
+//
+//	prefix{G}.H     the record, framed as above
+//	prefix{G}:w.H   its write history, as above
+//	prefix{G}:i     the group's index: a sorted set of the H of the
+//	                group's records, each scored with its record's
+//	                expiry (server time, milliseconds since the epoch)
+//
+// for example "s:{Z3JvdXAtb2YtYW4tb3duZX}.3q2-7w..." and
+// "s:{Z3JvdXAtb2YtYW4tb3duZX}:i". Redis Cluster hashes the part of a key
+// between its first "{" and the first "}" after it, so all the keys of a
+// group, and its index, are in one slot, and one script may reach them
+// all; different groups spread over the cluster. The three kinds of key
+// differ right after the tag, so their names never clash, nor do they
+// clash with the record or history of an ungrouped key that has no brace.
+// Keys without a group keep the layout of earlier releases, which write
+// no grouped keys.
+//
+// Braces in the prefix: the slot of a group's keys is chosen by the part
+// of prefix + "{" + G + "}" between its first "{" and the next "}", the
+// same for every key of the group, so a prefix with a "{" (and no "}"
+// after it) or with a "}" still keeps each group in one slot, and one with
+// a whole hash tag ("{x}") puts every group, like every session, in one
+// slot. The exception is a prefix whose first "{" is followed at once by
+// "}": Redis hashes such keys whole, which would scatter a group. Under
+// such a prefix, and for a key that contains a brace itself (the manager's
+// never do), grouped keys are stored in the plain layout and indexed
+// nowhere, and Group and DeleteGroup return an error.
+//
+// The scripts that write a grouped key keep its group's index in step,
+// in the same atomic step: Create stores the record and adds its member
+// (so a DeleteGroup called after Create returned finds it), Update and
+// Touch score the member with the record's new expiry, Delete removes it.
+// Scores are read from the server's clock (TIME) after the record's
+// write, so a member's score is never before its record's expiry; the
+// record's own expiry stays what decides whether it lives. Every such
+// write also removes the members whose score has passed
+// (ZREMRANGEBYSCORE), and Group drops the members whose record is gone, so
+// an index holds at most its group's live records and those that expired
+// since the group's last write or listing. The index's time to live is
+// extended to that of every record written, never shortened, so it
+// outlives its records; Redis deletes it with its last member. A server
+// that evicts keys under memory pressure (a maxmemory-policy other than
+// noeviction) may evict an index before its records, which then go
+// unlisted until their next write.
+//
+// Group and DeleteGroup take two round trips each: a script prunes the
+// index and returns its members, and a second one, given the keys of
+// their records (and histories), reads them, or deletes them and removes
+// them from the index, atomically. Scripts touch only the keys they are
+// given, as Redis requires: while Cluster migrates the slot, a script
+// whose keys have partly moved is refused with TRYAGAIN before it runs,
+// rather than seeing some records as missing. A record whose Create
+// returned before DeleteGroup was called is in the index when its first
+// script runs, so the second deletes it; a record created during
+// DeleteGroup may survive it, and stays indexed.
+//
 // # Versions
 //
 // Every Create and Update stores a fresh random, nonzero 64-bit version
@@ -56,7 +121,7 @@
 //
 // # Commands and round trips
 //
-// Every method is one round trip:
+// Every method but Group and DeleteGroup is one round trip:
 //
 //	Load    GET key and PTTL key in one pipeline; the time to live only
 //	        steers when the manager touches, so it need not be read
@@ -69,6 +134,11 @@
 //	        the history; a missing key is never recreated
 //	Touch   PEXPIRE key ttl (0 for a missing key: ErrNotFound)
 //	Delete  UNLINK key history
+//
+// A grouped key's Create, Update, Touch and Delete are each one EVALSHA
+// of a script that does the same and updates the group's index; Create's
+// script also does the check of a re-sent create. Group and DeleteGroup
+// are two EVALSHAs each (see Grouped keys).
 //
 // Scripts run on the primary that owns the key. Through a cluster client
 // that sends read-only commands to replicas (ReadOnly, RouteByLatency,
@@ -88,7 +158,10 @@
 // for example after it restarted or failed over. Times to live are sent in
 // whole milliseconds, rounded up; the shortest is 1 ms. The server needs
 // Redis 4.0 or later (UNLINK) with scripting; Valkey and other servers
-// speaking the same commands work too.
+// speaking the same commands work too. The scripts that read the server's
+// clock and then write ask for effects replication
+// (redis.replicate_commands), which Redis 4 needs and later releases do
+// anyway.
 //
 // # Retries
 //
@@ -100,14 +173,20 @@
 // changing nothing, even if up to seven other writes landed in between.
 // A repeated Create finds its own version under the key when SET NX
 // declines, and reports success rather than backend.ErrExists. Load,
-// Touch and Delete are idempotent.
+// Touch and Delete are idempotent. The same holds for grouped keys, whose
+// scripts recognise repeats the same way and leave the index alone on a
+// repeat. A repeated DeleteGroup script finds nothing left to delete, so
+// the count DeleteGroup returns after one may be too low.
 //
 // # Errors
 //
 // Load, Update and Touch of a missing or expired record return
 // backend.ErrNotFound, Create of a live one backend.ErrExists, Update with a
 // different version backend.ErrConflict; redis.Nil never leaves the
-// package. Other failures are classified as follows:
+// package. Group and DeleteGroup of an empty group, of a group with a
+// brace, or under a prefix that cannot keep a group in one slot (see
+// Grouped keys) return a plain error. Other failures, of every method, are
+// classified as follows:
 //
 //   - The caller's context ended (cancelled or past its deadline) before
 //     a reply came: the error wraps ctx.Err(), and not
@@ -215,7 +294,12 @@ return {v, redis.call('PTTL', KEYS[1])}`
 // writes: that is reported as success, not as a conflict that would make
 // the manager replay the change twice. A fresh random version matches
 // another write's by chance with probability 2^-64 per version compared.
-const updateSrc = inHistorySrc + `local cur = redis.call('GETRANGE', KEYS[1], 0, 7)
+const updateSrc = inHistorySrc + updateHeadSrc + updateTailSrc
+
+// updateHeadSrc and updateTailSrc are the update script's body, split
+// where the grouped update script (groupUpdateSrc) indexes the write.
+const (
+	updateHeadSrc = `local cur = redis.call('GETRANGE', KEYS[1], 0, 7)
 if cur == '' then return 0 end
 if cur == ARGV[1] then
 	redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
@@ -223,11 +307,13 @@ if cur == ARGV[1] then
 		local h = redis.call('GET', KEYS[2]) or ''
 		redis.call('SET', KEYS[2], cur .. string.sub(h, 1, ` + historyKeep + `), 'PX', ARGV[4])
 	end
-	return 1
+`
+	updateTailSrc = `	return 1
 end
 local new = string.sub(ARGV[2], 1, 8)
 if cur == new or inHistory(new) then return 1 end
 return -1`
+)
 
 // ownsSrc reports whether the version ARGV[1] is the current version of
 // KEYS[1] (1), one of the versions in its history KEYS[2] (1), or neither
@@ -300,7 +386,9 @@ type config struct {
 // given), which keeps the sessions apart from other data in the same
 // database. An empty prefix stores the keys as they are. A prefix must not
 // contain a Cluster hash tag ("{...}"), which would put every session in
-// the same slot.
+// the same slot, and grouped keys are indexed only if the prefix's first
+// "{", if any, is not followed at once by "}" (see the package
+// documentation).
 func WithPrefix(p string) Option {
 	return func(c *config) {
 		c.prefix = p
@@ -320,8 +408,8 @@ func WithTimeout(d time.Duration) Option {
 	}
 }
 
-// Store is a backend.Store on Redis. It is safe for concurrent use. Create
-// one with New; the zero value is not usable.
+// Store is a backend.Store and a backend.OwnerIndex on Redis. It is safe
+// for concurrent use. Create one with New; the zero value is not usable.
 type Store struct {
 	client  redis.UniversalClient
 	prefix  string
@@ -335,6 +423,10 @@ type Store struct {
 	load      *redis.Script
 	update    *redis.Script
 	owns      *redis.Script
+	// grouping: grouped keys get the grouped layout, which the prefix
+	// allows (see prefixCarriesGroupTag).
+	grouping bool
+	groups   groupScripts
 }
 
 var _ backend.Store = (*Store)(nil)
@@ -371,6 +463,8 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 		load:       redis.NewScript(loadSrc),
 		update:     redis.NewScript(updateSrc),
 		owns:       redis.NewScript(ownsSrc),
+		grouping:   prefixCarriesGroupTag(cfg.prefix),
+		groups:     newGroupScripts(),
 	}
 }
 
@@ -386,12 +480,13 @@ func (s *Store) Load(ctx context.Context, key string) (backend.Record, error) {
 	if s.loadScript {
 		return s.loadByScript(ctx, key)
 	}
+	k := s.recordKey(key)
 	var get *redis.StringCmd
 	var pttl *redis.DurationCmd
 	err := s.bounded(ctx, opLoad, func(ctx context.Context) error {
 		pipe := s.client.Pipeline()
-		get = pipe.Get(ctx, s.prefix+key)
-		pttl = pipe.PTTL(ctx, s.prefix+key)
+		get = pipe.Get(ctx, k)
+		pttl = pipe.PTTL(ctx, k)
 		_, err := pipe.Exec(ctx)
 		if errors.Is(err, redis.Nil) && errors.Is(get.Err(), redis.Nil) && pttl.Err() == nil {
 			return nil // no record: GET's nil reply, handled below
@@ -414,7 +509,7 @@ func (s *Store) Load(ctx context.Context, key string) (backend.Record, error) {
 func (s *Store) loadByScript(ctx context.Context, key string) (backend.Record, error) {
 	var res any
 	err := s.bounded(ctx, opLoad, func(ctx context.Context) (err error) {
-		res, err = s.load.Run(ctx, s.client, []string{s.prefix + key}).Result()
+		res, err = s.load.Run(ctx, s.client, []string{s.recordKey(key)}).Result()
 		return err
 	})
 	if err != nil {
@@ -473,9 +568,14 @@ func (s *Store) Create(ctx context.Context, key string, data []byte, ttl time.Du
 	val := make([]byte, versionLen+len(data))
 	binary.BigEndian.PutUint64(val, v)
 	copy(val[versionLen:], data)
+	member, group, grouped := s.split(key)
 	k := s.prefix + key
 	var ok bool
 	err = s.bounded(ctx, opCreate, func(ctx context.Context) (err error) {
+		if grouped {
+			ok, err = s.createGrouped(ctx, member, group, val, ms)
+			return err
+		}
 		ok, err = s.client.SetNX(ctx, k, val, time.Duration(ms)*time.Millisecond).Result()
 		if err != nil || ok {
 			return err
@@ -518,6 +618,11 @@ func (s *Store) Update(ctx context.Context, key string, version uint64, data []b
 	histMs = min(histMs, ms)
 	var res int64
 	err = s.bounded(ctx, opUpdate, func(ctx context.Context) (err error) {
+		if member, group, ok := s.split(key); ok {
+			res, err = s.groups.update.Run(ctx, s.client, s.groupKeys(member, group),
+				buf[:versionLen], buf[versionLen:], ms, histMs, member).Int64()
+			return err
+		}
 		res, err = s.update.Run(ctx, s.client, s.keys(s.prefix+key),
 			buf[:versionLen], buf[versionLen:], ms, histMs).Int64()
 		return err
@@ -548,6 +653,11 @@ func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error 
 	}
 	var ok bool
 	err = s.bounded(ctx, opTouch, func(ctx context.Context) (err error) {
+		if member, group, grouped := s.split(key); grouped {
+			keys := s.groupKeys(member, group)
+			ok, err = s.groups.touch.Run(ctx, s.client, []string{keys[0], keys[2]}, ms, member).Bool()
+			return err
+		}
 		ok, err = s.client.PExpire(ctx, s.prefix+key, time.Duration(ms)*time.Millisecond).Result()
 		return err
 	})
@@ -567,6 +677,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	return s.bounded(ctx, opDelete, func(ctx context.Context) error {
+		if member, group, ok := s.split(key); ok {
+			return s.groups.del.Run(ctx, s.client, s.groupKeys(member, group), member).Err()
+		}
 		return s.client.Unlink(ctx, s.keys(s.prefix+key)...).Err()
 	})
 }
