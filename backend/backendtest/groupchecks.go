@@ -239,11 +239,17 @@ func checkDeleteGroupRacingWrites(t tb, h Harness) {
 		for w := range writers {
 			wg.Go(func() {
 				first := true
+				defer func() {
+					if first {
+						progress.Done() // failed before its first record: do not hold the others
+					}
+				}()
 				for !stop.Load() {
 					key := newGroupedKey(g)
 					v, err := h.Store.Create(ctx, key, []byte("login"), long)
 					if err != nil {
 						t.Errorf("round %d writer %d: Create: %v", round, w, err)
+						stop.Store(true)
 						return
 					}
 					if !started.Load() {

@@ -68,7 +68,7 @@ func TestConformanceRedisRESP2NoPrefix(t *testing.T) {
 		if err := c2.FlushDB(context.Background()).Err(); err != nil {
 			t.Fatalf("FLUSHDB: %v", err)
 		}
-		s := backendtest.NewFaultStore(redisstore.New(c2, redisstore.WithPrefix("")))
+		s := backendtest.NewIndexedFaultStore(redisstore.New(c2, redisstore.WithPrefix("")))
 		return backendtest.Harness{Store: s, Advance: time.Sleep}
 	})
 }
