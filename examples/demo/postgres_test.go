@@ -125,3 +125,10 @@ func TestPostgresParallelVisits(t *testing.T) {
 		t.Errorf("visits %d after 64 parallel POST /visit on PostgreSQL, want 64", got.Visits)
 	}
 }
+
+// TestPostgresSessionsPerUser: listing and logging out everywhere on
+// PostgreSQL.
+func TestPostgresSessionsPerUser(t *testing.T) {
+	dbURL, table := postgresTable(t)
+	checkLogoutAllOn(t, startPostgresDemo(t, dbURL, table, codec.MsgPack))
+}

@@ -98,3 +98,8 @@ func TestRedisParallelVisits(t *testing.T) {
 		t.Errorf("visits %d after 64 parallel POST /visit on Redis, want 64", got.Visits)
 	}
 }
+
+// TestRedisSessionsPerUser: listing and logging out everywhere on Redis.
+func TestRedisSessionsPerUser(t *testing.T) {
+	checkLogoutAllOn(t, startRedisDemo(t, redisURL(t), codec.MsgPack))
+}

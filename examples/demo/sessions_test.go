@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -303,5 +304,29 @@ func TestSessionsIndexOutage(t *testing.T) {
 	d.down(false)
 	if laptop.status() != http.StatusOK || phone.status() != http.StatusOK {
 		t.Error("a failed index call ended a session")
+	}
+}
+
+// checkLogoutAllOn logs one user in twice and another once on d, lists
+// the first user's sessions, logs them out everywhere, and checks that
+// only the other user stays. Names are unique per run, since networked
+// stores are shared between test runs.
+func checkLogoutAllOn(t *testing.T, d *demo) {
+	t.Helper()
+	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
+	user, other := "ada-"+suffix, "bob-"+suffix
+	laptop, phone, bob := d.client(), d.client(), d.client()
+	laptop.login(user)
+	phone.login(user)
+	bob.login(other)
+	if list, current, _ := laptop.sessions(); len(list) != 2 || current == "" {
+		t.Fatalf("%s lists %+v (current %q), want her two sessions", user, list, current)
+	}
+	laptop.do("POST", "/logout-all", nil, acceptJSON).want(t, http.StatusNoContent)
+	if laptop.status() != http.StatusUnauthorized || phone.status() != http.StatusUnauthorized {
+		t.Errorf("after POST /logout-all: laptop %d, phone %d, want 401 both", laptop.status(), phone.status())
+	}
+	if got := bob.status(); got != http.StatusOK {
+		t.Errorf("the other user after POST /logout-all: %d, want 200", got)
 	}
 }
