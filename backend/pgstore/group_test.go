@@ -256,19 +256,7 @@ func TestDeleteGroupBlocked(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	conn, err := pgx.Connect(ctx, postgresURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ident, _ := tableIdent(table)
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM `+ident.Sanitize()+` WHERE key = $1 FOR UPDATE`, b); err != nil {
-		t.Fatal(err)
-	}
+	unlock := lockRow(t, table, b)
 
 	if got := groupKeys(t, s, g); !slices.Equal(got, sorted(a, b)) {
 		t.Errorf("Group while a row is locked: %q, want %q", got, sorted(a, b))
@@ -281,9 +269,7 @@ func TestDeleteGroupBlocked(t *testing.T) {
 	if _, err := s.DeleteGroup(cctx, g, ""); !errors.Is(err, context.Canceled) || errors.Is(err, backend.ErrUnavailable) {
 		t.Errorf("DeleteGroup cancelled while blocked: %v, want context.Canceled and not ErrUnavailable", err)
 	}
-	if err := tx.Rollback(ctx); err != nil {
-		t.Fatal(err)
-	}
+	unlock()
 	// All or nothing: the row that was not locked is still there.
 	if got := groupKeys(t, s, g); !slices.Equal(got, sorted(a, b)) {
 		t.Errorf("Group after the ended DeleteGroups: %q, want %q", got, sorted(a, b))

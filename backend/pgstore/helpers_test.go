@@ -260,3 +260,32 @@ func sessionCookie(w *httptest.ResponseRecorder) string {
 	}
 	return ""
 }
+
+// lockRow locks the row of key in table from another connection, in a
+// transaction that stays open until the returned function (or the test's
+// end) rolls it back.
+func lockRow(t *testing.T, table, key string) (unlock func()) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, postgresURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	unlock = func() {
+		once.Do(func() {
+			_ = tx.Rollback(ctx)
+			_ = conn.Close(ctx)
+		})
+	}
+	t.Cleanup(unlock)
+	ident, _ := tableIdent(table)
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM `+ident.Sanitize()+` WHERE key = $1 FOR UPDATE`, key); err != nil {
+		t.Fatal(err)
+	}
+	return unlock
+}

@@ -374,19 +374,7 @@ func TestCancelledMidStatement(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Another transaction holds the row locked.
-	conn, err := pgx.Connect(ctx, postgresURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ident, _ := tableIdent(table)
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM `+ident.Sanitize()+` WHERE key = 'k' FOR UPDATE`); err != nil {
-		t.Fatal(err)
-	}
+	unlock := lockRow(t, table, "k")
 
 	start := time.Now()
 	_, err = s.Update(ctx, "k", v, []byte("two"), time.Hour)
@@ -410,9 +398,7 @@ func TestCancelledMidStatement(t *testing.T) {
 		t.Errorf("Delete past its deadline while blocked: %v, want context.DeadlineExceeded and not ErrUnavailable", err)
 	}
 
-	if err := tx.Rollback(ctx); err != nil {
-		t.Fatal(err)
-	}
+	unlock()
 	rec, err := s.Load(ctx, "k")
 	if err != nil || string(rec.Data) != "one" || rec.Version != v || rec.TTL <= time.Minute {
 		t.Errorf("after the ended writes: (%q, %#x, %v, %v), want (\"one\", %#x, about 1h)", rec.Data, rec.Version, rec.TTL, err, v)
