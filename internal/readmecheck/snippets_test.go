@@ -122,6 +122,8 @@ var (
 	_ = snippetIntro
 	_ = snippetFlash
 	_ = snippetHostPrefix
+	_ = snippetOwner
+	_ = snippetRevoke
 	_ = snippetRedis
 	_ = snippetPostgres
 	_ = snippetCookie
