@@ -62,7 +62,7 @@ func snippetOwner(store backend.Store) {
 }
 
 func snippetRevoke(mgr *session.Manager[UserSession], r *http.Request, user, handle string) {
-	list, err := mgr.Sessions(r.Context(), user)        // []SessionInfo: Handle, Created, LastWrite, Expires, Current
+	list, err := mgr.Sessions(r.Context(), user)         // []SessionInfo: Handle, Created, LastWrite, Expires, Current
 	n, err := mgr.RevokeOtherSessions(r.Context(), user) // "log out my other devices"
 	n, err = mgr.RevokeOwner(r.Context(), user)          // after a password change: everywhere
 	err = mgr.RevokeSession(r.Context(), user, handle)   // "sign out that laptop"
@@ -121,6 +121,8 @@ func snippetFaultStore() {
 var (
 	_ = snippetIntro
 	_ = snippetFlash
+	_ = snippetOwner
+	_ = snippetRevoke
 	_ = snippetHostPrefix
 	_ = snippetRedis
 	_ = snippetPostgres

@@ -257,8 +257,12 @@ func TestGroupedIDs(t *testing.T) {
 			t.Errorf("Valid(%q) = true", bad)
 		}
 	}
-	if n := testing.AllocsPerRun(100, func() { Valid(id) }); n != 0 {
+	valid := false
+	if n := testing.AllocsPerRun(100, func() { valid = Valid(id) }); n != 0 {
 		t.Errorf("Valid of a grouped ID allocates %v times", n)
+	}
+	if !valid {
+		t.Errorf("Valid(%q) = false", id)
 	}
 	if n := testing.AllocsPerRun(100, func() { Key(id) }); n != 1 {
 		t.Errorf("Key of a grouped ID allocates %v times, want 1 (the key)", n)
