@@ -4,116 +4,20 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"os/user"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/typedsession/session/internal/testserver"
 )
-
-// privateServer is a PostgreSQL server of the test's own, in a temporary
-// directory on a free port, so that stopping it disturbs no one else.
-type privateServer struct {
-	t      testing.TB
-	bin    string // directory of initdb and pg_ctl
-	dir    string
-	port   int
-	asUser []string // command prefix to run as the postgres user, when root
-}
-
-// startPrivateServer initialises and starts a private server, stopped and
-// removed at cleanup. It skips (fails under SESSION_REQUIRE_POSTGRES=1)
-// when the server binaries are missing.
-func startPrivateServer(t testing.TB) *privateServer {
-	t.Helper()
-	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl")
-	bin := ""
-	if len(bins) > 0 {
-		bin = filepath.Dir(bins[len(bins)-1])
-	} else if p, err := exec.LookPath("pg_ctl"); err == nil {
-		bin = filepath.Dir(p)
-	} else {
-		skipOrFail(t, "no pg_ctl: install PostgreSQL's server (Debian: apt-get install postgresql) to run the fault test")
-	}
-	dir, err := os.MkdirTemp("", "pgstore-fault-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &privateServer{t: t, bin: bin, dir: dir}
-	t.Cleanup(func() {
-		_ = s.run("pg_ctl", "-D", s.data(), "-m", "immediate", "-w", "stop")
-		_ = os.RemoveAll(dir)
-	})
-	if os.Geteuid() == 0 {
-		// initdb refuses to run as root.
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			skipOrFail(t, "running as root without a postgres user to run initdb as: %v", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-		s.asUser = []string{"runuser", "-u", "postgres", "--"}
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.port = l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	if err := s.run("initdb", "-D", s.data(), "-A", "trust", "-U", "postgres", "--no-sync"); err != nil {
-		t.Fatalf("initdb: %v", err)
-	}
-	s.start()
-	return s
-}
-
-func (s *privateServer) data() string { return filepath.Join(s.dir, "data") }
-
-func (s *privateServer) url() string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable&connect_timeout=1", s.port)
-}
-
-// run runs one of the server's programs as the server's user.
-func (s *privateServer) run(prog string, args ...string) error {
-	argv := append(append(append([]string{}, s.asUser...), filepath.Join(s.bin, prog)), args...)
-	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s: %w: %s", prog, err, out)
-	}
-	return nil
-}
-
-func (s *privateServer) start() {
-	s.t.Helper()
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", s.port, s.dir)
-	if err := s.run("pg_ctl", "-D", s.data(), "-l", filepath.Join(s.dir, "log"), "-o", opts, "-w", "start"); err != nil {
-		log, _ := os.ReadFile(filepath.Join(s.dir, "log"))
-		s.t.Fatalf("start: %v\n%s", err, log)
-	}
-}
-
-// stop shuts the server down in mode ("fast": clients get 57P01;
-// "immediate": a crash).
-func (s *privateServer) stop(mode string) {
-	s.t.Helper()
-	if err := s.run("pg_ctl", "-D", s.data(), "-m", mode, "-w", "stop"); err != nil {
-		s.t.Fatalf("stop: %v", err)
-	}
-}
 
 // TestFault serves requests through the session middleware over a private
 // server, stops it in the middle of the traffic (a fast shutdown, then a
@@ -128,8 +32,8 @@ func TestFault(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and stops a PostgreSQL server")
 	}
-	srv := startPrivateServer(t)
-	cfg, err := pgxpool.ParseConfig(srv.url())
+	srv := testserver.StartPostgres(t, "fsync=off")
+	cfg, err := pgxpool.ParseConfig(srv.URL("postgres"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,13 +128,23 @@ func TestFault(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	for _, mode := range []string{"fast", "immediate"} {
+	// The postmaster's signals for a fast shutdown (clients get 57P01)
+	// and an immediate one (a crash).
+	for _, stop := range []struct {
+		mode string
+		sig  syscall.Signal
+	}{{"fast", syscall.SIGINT}, {"immediate", syscall.SIGQUIT}} {
+		mode := stop.mode
 		before200 := n200.Load()
 		waitFor("traffic with the server up", func() bool { return n200.Load() > before200+20 })
-		srv.stop(mode)
+		if err := srv.Shutdown(stop.sig, 30*time.Second); err != nil {
+			t.Fatalf("%s shutdown: %v", mode, err)
+		}
 		before503 := n503.Load()
 		waitFor("503s with the server down ("+mode+")", func() bool { return n503.Load() > before503+20 })
-		srv.start()
+		if err := srv.Start(); err != nil {
+			t.Fatalf("restart after the %s shutdown: %v\n%s", mode, err, srv.LogTail())
+		}
 		// Back: reads of the same session succeed again.
 		waitFor("success after the restart ("+mode+")", func() bool {
 			w := do("GET", "/read", cookie)

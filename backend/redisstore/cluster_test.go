@@ -14,6 +14,7 @@ import (
 
 	"github.com/typedsession/session/backend/backendtest"
 	"github.com/typedsession/session/backend/redisstore"
+	"github.com/typedsession/session/internal/testserver"
 )
 
 // TestCluster runs the conformance suite, and a test of keys spread over
@@ -49,7 +50,7 @@ func TestCluster(t *testing.T) {
 // holds a hash tag of its own, and that Group and DeleteGroup work there.
 // A prefix whose first brace pair is empty cannot co-locate a group, and
 // the index methods say so.
-func testGroupSlots(t *testing.T, c *redis.ClusterClient, nodes []*redisProc) {
+func testGroupSlots(t *testing.T, c *redis.ClusterClient, nodes []*testserver.Redis) {
 	const groups, perGroup = 30, 3
 	ctx := context.Background()
 	for _, prefix := range []string{"g:", "", "a{b:", "x}y:", "{t}:"} {
@@ -135,7 +136,7 @@ func testGroupSlots(t *testing.T, c *redis.ClusterClient, nodes []*redisProc) {
 
 // testManyKeys creates, reads, updates, touches and deletes enough keys to
 // land on every node, and checks that every node held some.
-func testManyKeys(t *testing.T, c *redis.ClusterClient, nodes []*redisProc) {
+func testManyKeys(t *testing.T, c *redis.ClusterClient, nodes []*testserver.Redis) {
 	const n = 2000
 	ctx := context.Background()
 	s := redisstore.New(c, redisstore.WithPrefix("many:"))
@@ -152,8 +153,8 @@ func testManyKeys(t *testing.T, c *redis.ClusterClient, nodes []*redisProc) {
 
 	// Every node holds a share of the keys.
 	for _, node := range nodes {
-		if size := countKeys(t, node.addr(), "many:*"); size < n/10 {
-			t.Errorf("node %s holds %d of %d keys; the keys are not spread over the cluster", node.addr(), size, n)
+		if size := countKeys(t, node.Addr(), "many:*"); size < n/10 {
+			t.Errorf("node %s holds %d of %d keys; the keys are not spread over the cluster", node.Addr(), size, n)
 		}
 	}
 
@@ -182,8 +183,8 @@ func testManyKeys(t *testing.T, c *redis.ClusterClient, nodes []*redisProc) {
 	})
 
 	for _, node := range nodes {
-		if size := countKeys(t, node.addr(), "many:*"); size != 0 {
-			t.Errorf("node %s: %d keys left after deleting them all", node.addr(), size)
+		if size := countKeys(t, node.Addr(), "many:*"); size != 0 {
+			t.Errorf("node %s: %d keys left after deleting them all", node.Addr(), size)
 		}
 	}
 }
@@ -224,20 +225,20 @@ func parallel(t *testing.T, n int, fn func(i int) error) {
 // startCluster starts an n-node Redis Cluster without replicas on loopback
 // ports, waits until every node reports cluster_state:ok, and returns a
 // client of it and the nodes. Everything is stopped at cleanup.
-func startCluster(t *testing.T, n int) (*redis.ClusterClient, []*redisProc) {
+func startCluster(t *testing.T, n int) (*redis.ClusterClient, []*testserver.Redis) {
 	t.Helper()
-	server, cli := redisBinaries(t)
+	server, cli := testserver.RedisBinaries(t)
 	dir := t.TempDir()
-	var nodes []*redisProc
+	var nodes []*testserver.Redis
 	var addrs []string
-	for _, port := range freePorts(t, n) {
+	for _, port := range testserver.FreePorts(t, n) {
 		conf := fmt.Sprintf("%s/nodes-%d.conf", dir, port)
-		p := startRedis(t, server, dir, port,
+		p := testserver.StartRedis(t, server, dir, port,
 			"--cluster-enabled", "yes",
 			"--cluster-config-file", conf,
 			"--cluster-node-timeout", "5000")
 		nodes = append(nodes, p)
-		addrs = append(addrs, p.addr())
+		addrs = append(addrs, p.Addr())
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -252,7 +253,7 @@ func startCluster(t *testing.T, n int) (*redis.ClusterClient, []*redisProc) {
 	// The nodes agree on the slots a few seconds after create returns.
 	deadline := time.Now().Add(30 * time.Second)
 	for _, p := range nodes {
-		nc := redis.NewClient(&redis.Options{Addr: p.addr()})
+		nc := redis.NewClient(&redis.Options{Addr: p.Addr()})
 		for {
 			info, err := nc.ClusterInfo(ctx).Result()
 			if err == nil && strings.Contains(info, "cluster_state:ok") &&
@@ -262,7 +263,7 @@ func startCluster(t *testing.T, n int) (*redis.ClusterClient, []*redisProc) {
 			}
 			if time.Now().After(deadline) {
 				_ = nc.Close()
-				t.Fatalf("node %s: no cluster_state:ok within 30s (%v):\n%s\nlog:\n%s", p.addr(), err, info, p.logTail())
+				t.Fatalf("node %s: no cluster_state:ok within 30s (%v):\n%s\nlog:\n%s", p.Addr(), err, info, p.LogTail())
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
@@ -281,15 +282,15 @@ func startCluster(t *testing.T, n int) (*redis.ClusterClient, []*redisProc) {
 
 // groupKeysOnNodes returns the keys of the groups of keys under prefix
 // that the nodes hold, by group.
-func groupKeysOnNodes[V any](t *testing.T, nodes []*redisProc, prefix string, groups map[string]V) map[string][]string {
+func groupKeysOnNodes[V any](t *testing.T, nodes []*testserver.Redis, prefix string, groups map[string]V) map[string][]string {
 	t.Helper()
 	stored := make(map[string][]string)
 	for _, node := range nodes {
-		nc := redis.NewClient(&redis.Options{Addr: node.addr()})
+		nc := redis.NewClient(&redis.Options{Addr: node.Addr()})
 		all, err := nc.Keys(context.Background(), "*").Result()
 		_ = nc.Close()
 		if err != nil {
-			t.Fatalf("KEYS on %s: %v", node.addr(), err)
+			t.Fatalf("KEYS on %s: %v", node.Addr(), err)
 		}
 		for _, k := range all {
 			for g := range groups {

@@ -13,6 +13,7 @@ import (
 	"github.com/typedsession/session"
 	"github.com/typedsession/session/backend"
 	"github.com/typedsession/session/backend/redisstore"
+	"github.com/typedsession/session/internal/testserver"
 )
 
 // TestFaultInjection serves requests through the session middleware over
@@ -31,13 +32,13 @@ func TestFaultInjection(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and kills redis-server")
 	}
-	server, _ := redisBinaries(t)
+	server, _ := testserver.RedisBinaries(t)
 	dir := t.TempDir()
-	port := freePorts(t, 1)[0]
-	proc := startRedis(t, server, dir, port)
+	port := testserver.FreePorts(t, 1)[0]
+	proc := testserver.StartRedis(t, server, dir, port)
 
 	c := redis.NewClient(&redis.Options{
-		Addr:          proc.addr(),
+		Addr:          proc.Addr(),
 		DialTimeout:   200 * time.Millisecond,
 		ReadTimeout:   200 * time.Millisecond,
 		WriteTimeout:  200 * time.Millisecond,
@@ -77,7 +78,7 @@ func TestFaultInjection(t *testing.T) {
 	// Kill the server between a request's load and its commit: the
 	// commit fails and the default ErrorHandler answers 503.
 	a.mu.Lock()
-	a.midwayFn = proc.kill
+	a.midwayFn = proc.Kill
 	a.mu.Unlock()
 	w = timed("POST", "/inc-midway", cookie)
 	a.mu.Lock()
@@ -137,7 +138,9 @@ func TestFaultInjection(t *testing.T) {
 	t.Logf("background: %d requests, %d answered 503", n, n503)
 
 	// Back up on the same port, with the same client and manager.
-	startRedis(t, server, dir, port)
+	if err := proc.Start(); err != nil {
+		t.Fatalf("restart redis-server: %v\n%s", err, proc.LogTail())
+	}
 	var fresh string
 	deadline := time.Now().Add(10 * time.Second)
 	for {

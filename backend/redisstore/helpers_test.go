@@ -5,13 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,24 +19,17 @@ import (
 
 	"github.com/typedsession/session"
 	"github.com/typedsession/session/backend"
+	"github.com/typedsession/session/internal/testserver"
 )
 
 // defaultRedisURL is the database the real-Redis tests use (and flush)
 // unless SESSION_REDIS_URL names another.
 const defaultRedisURL = "redis://127.0.0.1:6379/15"
 
-// requireRedis reports whether SESSION_REQUIRE_REDIS=1 turns the skips of
-// the tests that need a real Redis (or redis-server) into failures.
-func requireRedis() bool { return os.Getenv("SESSION_REQUIRE_REDIS") == "1" }
-
 // skipOrFail skips t, or fails it under SESSION_REQUIRE_REDIS=1.
 func skipOrFail(t testing.TB, format string, args ...any) {
 	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if requireRedis() {
-		t.Fatalf("%s (SESSION_REQUIRE_REDIS=1)", msg)
-	}
-	t.Skip(msg)
+	testserver.SkipOrFail(t, "SESSION_REQUIRE_REDIS", format, args...)
 }
 
 // realRedis returns a client of the test database on a real Redis, closed
@@ -373,174 +362,6 @@ func (tr *traffic) finish(t testing.TB) (n, n503 int64) {
 		t.Errorf("background requests: %d of %d answered wrongly: %q", len(tr.wrong), tr.n.Load(), tr.wrong[:min(len(tr.wrong), 10)])
 	}
 	return tr.n.Load(), tr.n503.Load()
-}
-
-// Real redis-server processes, for the Cluster, Sentinel and
-// fault-injection tests.
-
-// redisBinaries returns the paths of redis-server and redis-cli, or skips
-// (fails under SESSION_REQUIRE_REDIS=1) if they are not installed.
-func redisBinaries(t testing.TB) (server, cli string) {
-	t.Helper()
-	server, err := exec.LookPath("redis-server")
-	if err != nil {
-		skipOrFail(t, "redis-server not installed (Debian: apt-get install redis-server redis-tools): %v", err)
-	}
-	cli, err = exec.LookPath("redis-cli")
-	if err != nil {
-		skipOrFail(t, "redis-cli not installed (Debian: apt-get install redis-tools): %v", err)
-	}
-	return server, cli
-}
-
-// freePorts returns n distinct loopback TCP ports that are free, each with
-// port+10000 (a Cluster node's bus port) free as well.
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
-	var ports []int
-	seen := make(map[int]bool)
-	for range 500 {
-		if len(ports) == n {
-			return ports
-		}
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		_ = l.Close()
-		if seen[p] || p+10000 > 65535 {
-			continue
-		}
-		seen[p] = true
-		bus, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+10000))
-		if err != nil {
-			continue
-		}
-		_ = bus.Close()
-		ports = append(ports, p)
-	}
-	t.Fatalf("found only %d of %d free port pairs (port, port+10000)", len(ports), n)
-	return nil
-}
-
-// redisProc is a redis-server child process.
-type redisProc struct {
-	port int
-	log  string
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
-}
-
-// startRedis starts redis-server on 127.0.0.1:port with nothing persisted,
-// its files in dir, and waits until it answers PING. The process is
-// killed at cleanup.
-func startRedis(t testing.TB, bin, dir string, port int, extra ...string) *redisProc {
-	t.Helper()
-	return startRedisConf(t, bin, "", dir, port, extra...)
-}
-
-// startRedisConf is startRedis with a configuration file, which
-// redis-server reads before the options (a Sentinel needs one, writable:
-// it records its state there). conf "" means none.
-func startRedisConf(t testing.TB, bin, conf, dir string, port int, extra ...string) *redisProc {
-	t.Helper()
-	p := &redisProc{
-		port: port,
-		log:  filepath.Join(dir, fmt.Sprintf("redis-%d.log", port)),
-		done: make(chan struct{}),
-	}
-	var args []string
-	if conf != "" {
-		args = append(args, conf) // must come first
-	}
-	args = append(args,
-		"--port", strconv.Itoa(port),
-		"--bind", "127.0.0.1",
-		"--dir", dir,
-		"--dbfilename", fmt.Sprintf("dump-%d.rdb", port), // a replica writes the one it syncs
-		"--save", "",
-		"--appendonly", "no",
-		"--daemonize", "no",
-		"--logfile", p.log,
-	)
-	p.cmd = exec.Command(bin, append(args, extra...)...)
-	killWithParent(p.cmd)
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(p.kill)
-	if err := p.waitReady(10 * time.Second); err != nil {
-		p.kill()
-		t.Fatalf("redis-server on port %d: %v\n%s", port, err, p.logTail())
-	}
-	return p
-}
-
-func (p *redisProc) addr() string { return "127.0.0.1:" + strconv.Itoa(p.port) }
-
-// client returns a client of this process alone, with short timeouts and
-// no retries, for the tests' own commands; it is closed at cleanup.
-func (p *redisProc) client(t testing.TB) *redis.Client {
-	t.Helper()
-	c := redis.NewClient(&redis.Options{
-		Addr: p.addr(), DialTimeout: time.Second, ReadTimeout: time.Second,
-		WriteTimeout: time.Second, MaxRetries: -1, DialerRetries: 1,
-	})
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
-// kill kills the process (SIGKILL: no shutdown, no goodbye to clients) and
-// waits for it to exit. It may be called more than once.
-func (p *redisProc) kill() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Kill()
-	<-p.done
-}
-
-// waitReady waits until the server answers PING.
-func (p *redisProc) waitReady(limit time.Duration) error {
-	c := redis.NewClient(&redis.Options{
-		Addr: p.addr(), DialTimeout: 200 * time.Millisecond,
-		ReadTimeout: 200 * time.Millisecond, MaxRetries: -1,
-	})
-	defer c.Close()
-	deadline := time.Now().Add(limit)
-	for {
-		select {
-		case <-p.done:
-			return errors.New("exited before answering PING")
-		default:
-		}
-		err := c.Ping(context.Background()).Err()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no answer to PING within %v: %w", limit, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (p *redisProc) logTail() string {
-	b, err := os.ReadFile(p.log)
-	if err != nil {
-		return err.Error()
-	}
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return string(b)
 }
 
 // waitFor calls cond every 20 ms until it reports done, and fails t if

@@ -12,6 +12,7 @@ import (
 
 	"github.com/typedsession/session/backend"
 	"github.com/typedsession/session/backend/redisstore"
+	"github.com/typedsession/session/internal/testserver"
 )
 
 // TestLoadRouting: Load reads with a pipelined GET and PTTL, except through
@@ -44,9 +45,9 @@ func TestLoadRouting(t *testing.T) {
 //
 //	go test -run '^$' -bench LoadServerCPU ./backend/redisstore/
 func BenchmarkLoadServerCPU(b *testing.B) {
-	server, _ := redisBinaries(b)
-	proc := startRedis(b, server, b.TempDir(), freePorts(b, 1)[0])
-	c := proc.client(b)
+	server, _ := testserver.RedisBinaries(b)
+	proc := testserver.StartRedis(b, server, b.TempDir(), testserver.FreePorts(b, 1)[0])
+	c := proc.Client(b)
 	s := redisstore.New(c)
 	ctx := context.Background()
 	const key = "bench-key-0123456789012345678901234567890"

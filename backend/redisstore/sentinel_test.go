@@ -18,6 +18,7 @@ import (
 	"github.com/typedsession/session"
 	"github.com/typedsession/session/backend"
 	"github.com/typedsession/session/backend/redisstore"
+	"github.com/typedsession/session/internal/testserver"
 )
 
 // masterName is the name the test Sentinel monitors its primary under.
@@ -34,8 +35,8 @@ func TestSentinelConformance(t *testing.T) {
 	}
 	s := startSentinelSet(t)
 	c := s.failoverClient(t)
-	if port, err := serverPort(c); port != s.primary.port {
-		t.Fatalf("the failover client reaches port %d (%v), want the primary's, %d", port, err, s.primary.port)
+	if port, err := serverPort(c); port != s.primary.Port {
+		t.Fatalf("the failover client reaches port %d (%v), want the primary's, %d", port, err, s.primary.Port)
 	}
 	runOnServer(t, c) // through the failover client: on the primary
 }
@@ -58,7 +59,7 @@ func TestSentinelFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts redis-server and a Sentinel, and fails the primary over")
 	}
-	redisBinaries(t) // skip here rather than in each subtest
+	testserver.RedisBinaries(t) // skip here rather than in each subtest
 	t.Run("Command", func(t *testing.T) {
 		testSentinelFailover(t, false, func(s *sentinelSet) {
 			// SENTINEL FAILOVER answers NOGOODSLAVE until the Sentinel
@@ -71,7 +72,7 @@ func TestSentinelFailover(t *testing.T) {
 		})
 	})
 	t.Run("Kill", func(t *testing.T) {
-		testSentinelFailover(t, true, func(s *sentinelSet) { s.primary.kill() })
+		testSentinelFailover(t, true, func(s *sentinelSet) { s.primary.Kill() })
 	})
 }
 
@@ -95,7 +96,7 @@ func testSentinelFailover(t *testing.T, outage bool, failover func(*sentinelSet)
 			t.Fatalf("POST /inc #%d: %d %q", i, w.Code, w.Body)
 		}
 	}
-	if n, err := s.primary.client(t).Wait(ctx, 1, 5*time.Second).Result(); err != nil || n != 1 {
+	if n, err := s.primary.Client(t).Wait(ctx, 1, 5*time.Second).Result(); err != nil || n != 1 {
 		t.Fatalf("WAIT 1 on the primary: %d replicas acknowledged, %v", n, err)
 	}
 
@@ -106,7 +107,7 @@ func testSentinelFailover(t *testing.T, outage bool, failover func(*sentinelSet)
 	failover(s)
 	waitFor(t, 20*time.Second, "Sentinel reports the replica as master", func() (bool, string) {
 		addr, err := s.masterAddr()
-		return addr == s.replica.addr(), fmt.Sprintf("%s %v", addr, err)
+		return addr == s.replica.Addr(), fmt.Sprintf("%s %v", addr, err)
 	})
 	switched := time.Since(start)
 
@@ -127,7 +128,7 @@ func testSentinelFailover(t *testing.T, outage bool, failover func(*sentinelSet)
 	// the new primary alone.
 	waitFor(t, 5*time.Second, "the failover client reaches the new primary", func() (bool, string) {
 		port, err := serverPort(c)
-		return port == s.replica.port, fmt.Sprintf("port %d, %v", port, err)
+		return port == s.replica.Port, fmt.Sprintf("port %d, %v", port, err)
 	})
 	moved := time.Since(start)
 	n, n503 := tr.finish(t)
@@ -171,7 +172,7 @@ func testSentinelFailover(t *testing.T, outage bool, failover func(*sentinelSet)
 // them as masterName, each a redis-server child process on a loopback
 // port, killed at cleanup.
 type sentinelSet struct {
-	primary, replica, sentinel *redisProc
+	primary, replica, sentinel *testserver.Redis
 	sentinelClient             *redis.SentinelClient
 }
 
@@ -180,18 +181,18 @@ type sentinelSet struct {
 // replace it.
 func startSentinelSet(t *testing.T) *sentinelSet {
 	t.Helper()
-	server, _ := redisBinaries(t)
+	server, _ := testserver.RedisBinaries(t)
 	start := time.Now()
 	dir := t.TempDir()
-	ports := freePorts(t, 3)
+	ports := testserver.FreePorts(t, 3)
 	// A primary waits 5 s (repl-diskless-sync-delay) for more replicas
 	// before it starts a sync; there is only one.
-	s := &sentinelSet{primary: startRedis(t, server, dir, ports[0], "--repl-diskless-sync-delay", "0")}
-	s.replica = startRedis(t, server, dir, ports[1], "--replicaof", "127.0.0.1", strconv.Itoa(s.primary.port))
-	rc := s.replica.client(t)
+	s := &sentinelSet{primary: testserver.StartRedis(t, server, dir, ports[0], "--repl-diskless-sync-delay", "0")}
+	s.replica = testserver.StartRedis(t, server, dir, ports[1], "--replicaof", "127.0.0.1", strconv.Itoa(s.primary.Port))
+	rc := s.replica.Client(t)
 	waitFor(t, 10*time.Second, "replica in sync", func() (bool, string) {
 		info, err := rc.Info(context.Background(), "replication").Result()
-		return strings.Contains(info, "master_link_status:up"), fmt.Sprintf("%v\n%s\nlog:\n%s", err, info, s.replica.logTail())
+		return strings.Contains(info, "master_link_status:up"), fmt.Sprintf("%v\n%s\nlog:\n%s", err, info, s.replica.LogTail())
 	})
 
 	// The Sentinel rewrites its configuration file: it must be writable.
@@ -199,7 +200,7 @@ func startSentinelSet(t *testing.T) *sentinelSet {
 	lines := []string{
 		"port " + strconv.Itoa(ports[2]),
 		"bind 127.0.0.1",
-		fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 1", masterName, s.primary.port),
+		fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 1", masterName, s.primary.Port),
 		"sentinel down-after-milliseconds " + masterName + " 1000",
 		"sentinel failover-timeout " + masterName + " 5000",
 		"sentinel resolve-hostnames no",
@@ -207,30 +208,30 @@ func startSentinelSet(t *testing.T) *sentinelSet {
 	if err := os.WriteFile(conf, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s.sentinel = startRedisConf(t, server, conf, dir, ports[2], "--sentinel")
+	s.sentinel = testserver.StartRedisConf(t, server, conf, dir, ports[2], "--sentinel")
 	s.sentinelClient = redis.NewSentinelClient(&redis.Options{
-		Addr: s.sentinel.addr(), DialTimeout: time.Second, ReadTimeout: time.Second,
+		Addr: s.sentinel.Addr(), DialTimeout: time.Second, ReadTimeout: time.Second,
 		WriteTimeout: time.Second, MaxRetries: -1, DialerRetries: 1,
 	})
 	t.Cleanup(func() { _ = s.sentinelClient.Close() })
 
 	waitFor(t, 10*time.Second, "Sentinel knows the primary", func() (bool, string) {
 		addr, err := s.masterAddr()
-		return addr == s.primary.addr(), fmt.Sprintf("%s %v\nlog:\n%s", addr, err, s.sentinel.logTail())
+		return addr == s.primary.Addr(), fmt.Sprintf("%s %v\nlog:\n%s", addr, err, s.sentinel.LogTail())
 	})
 	// The Sentinel learns of the replica from the primary's INFO, then
 	// asks the replica for its own: only then can it promote it.
 	waitFor(t, 10*time.Second, "Sentinel knows the replica", func() (bool, string) {
 		replicas, err := s.sentinelClient.Replicas(context.Background(), masterName).Result()
 		for _, r := range replicas {
-			if r["port"] == strconv.Itoa(s.replica.port) && r["flags"] == "slave" &&
+			if r["port"] == strconv.Itoa(s.replica.Port) && r["flags"] == "slave" &&
 				r["master-link-status"] == "ok" && r["role-reported"] == "slave" {
 				return true, ""
 			}
 		}
-		return false, fmt.Sprintf("%v %v\nlog:\n%s", replicas, err, s.sentinel.logTail())
+		return false, fmt.Sprintf("%v %v\nlog:\n%s", replicas, err, s.sentinel.LogTail())
 	})
-	t.Logf("primary %d, replica %d and Sentinel %d ready in %v", s.primary.port, s.replica.port, s.sentinel.port, time.Since(start).Round(time.Millisecond))
+	t.Logf("primary %d, replica %d and Sentinel %d ready in %v", s.primary.Port, s.replica.Port, s.sentinel.Port, time.Since(start).Round(time.Millisecond))
 	return s
 }
 
@@ -252,7 +253,7 @@ func (s *sentinelSet) failoverClient(t *testing.T) *redis.Client {
 	t.Helper()
 	c := redis.NewFailoverClient(&redis.FailoverOptions{
 		MasterName:    masterName,
-		SentinelAddrs: []string{s.sentinel.addr()},
+		SentinelAddrs: []string{s.sentinel.Addr()},
 		DialTimeout:   200 * time.Millisecond,
 		ReadTimeout:   200 * time.Millisecond,
 		WriteTimeout:  200 * time.Millisecond,

@@ -146,6 +146,12 @@ type identity struct {
 	commits map[string][]int  // per lineage, the N of each increment reported committed
 	incOK   int               // increments answered 200
 	incFail int               // increments answered 503: applied or not, the client cannot tell
+	risky   int               // Destroys not answered 200: they may have ended the session
+
+	// The clock reading when the first renewal or Destroy of the session
+	// was sent; 0 before. Until then, nothing but an outage of the store
+	// can stop a request from finding the session, and an outage is a 503.
+	firstEnd atomic.Int64
 
 	destroyed atomic.Int64 // the clock reading after a Destroy was answered 200; 0 while live
 	destroyID string       // the ID that Destroy was given (under mu)
@@ -198,6 +204,8 @@ type load struct {
 	t     testing.TB
 	h     http.Handler
 	name  string
+	url   string       // with client: the base URL of a server serving h
+	hc    *http.Client // if not nil, requests go over HTTP to url instead of straight to h
 	clock atomic.Int64 // orders requests and events: every read is a new tick
 
 	slots []*slot
@@ -244,20 +252,55 @@ type response struct {
 	start, done int64  // clock readings around the request
 }
 
-// do serves one request carrying cookie through the middleware.
+// do serves one request carrying cookie through the middleware: over
+// HTTP when the load has a client, else straight to the handler. A
+// request that gets no HTTP answer at all has code 0.
 func (l *load) do(method, target, cookie string) response {
+	res := response{cookieSent: cookie}
+	if l.hc != nil {
+		r, err := http.NewRequest(method, l.url+target, nil)
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		if cookie != "" {
+			r.AddCookie(&http.Cookie{Name: session.DefaultCookieName, Value: cookie})
+		}
+		res.start = l.tick()
+		resp, err := l.hc.Do(r)
+		if err != nil {
+			res.done = l.tick()
+			res.body = err.Error()
+			return res
+		}
+		b, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		res.done = l.tick()
+		res.code, res.body = resp.StatusCode, string(b)
+		if err != nil {
+			res.code = 0
+			res.body = err.Error()
+		}
+		res.cookies(resp.Cookies())
+		return res
+	}
 	r := httptest.NewRequest(method, target, nil)
 	if cookie != "" {
 		r.AddCookie(&http.Cookie{Name: session.DefaultCookieName, Value: cookie})
 	}
 	w := httptest.NewRecorder()
-	res := response{start: l.tick(), cookieSent: cookie}
+	res.start = l.tick()
 	l.h.ServeHTTP(w, r)
 	res.done = l.tick()
 	res.code = w.Code
 	b, _ := io.ReadAll(w.Result().Body)
 	res.body = string(b)
-	for _, c := range w.Result().Cookies() {
+	res.cookies(w.Result().Cookies())
+	return res
+}
+
+// cookies records the session cookie a response set or cleared.
+func (res *response) cookies(cs []*http.Cookie) {
+	for _, c := range cs {
 		if c.Name == session.DefaultCookieName {
 			if c.Value == "" || c.MaxAge < 0 {
 				res.cleared = true
@@ -266,7 +309,6 @@ func (l *load) do(method, target, cookie string) response {
 			}
 		}
 	}
-	return res
 }
 
 // login gives s a new identity. s.mu is held.
@@ -327,12 +369,24 @@ func (l *load) step(rng *mrand.Rand) {
 	default:
 		op, method, target = "destroy", "POST", "/destroy"
 	}
+	if op == "renew" || op == "destroy" {
+		id.firstEnd.CompareAndSwap(0, l.tick())
+	}
 	res := l.do(method, target, cookie)
 	l.count(op, res)
 	switch res.code {
-	case http.StatusOK, http.StatusUnauthorized, http.StatusConflict, http.StatusServiceUnavailable:
+	case http.StatusOK, http.StatusConflict, http.StatusServiceUnavailable:
+	case http.StatusUnauthorized:
+		// No session: only after a renewal (the ID is retired) or a
+		// Destroy was sent. Before, a 401 logged the visitor out.
+		if e := id.firstEnd.Load(); e == 0 || e > res.done {
+			l.violate("%s answered 401 for %s, whose session no renewal or Destroy had touched: a logout", op, id.name)
+		}
 	default:
 		l.violate("%s answered %d: %s", op, res.code, strings.TrimSpace(res.body))
+	}
+	if res.cleared && res.code == http.StatusServiceUnavailable {
+		l.violate("%s answered %d and cleared the cookie of %s: a logout", op, res.code, id.name)
 	}
 	if res.cookie != "" {
 		// A renewal, or a failed one that may have retired the old ID
@@ -351,11 +405,19 @@ func (l *load) step(rng *mrand.Rand) {
 		s.mu.Unlock()
 	}
 	if res.code != http.StatusOK {
-		if op == "inc" && res.code == http.StatusServiceUnavailable {
-			id.mu.Lock()
-			id.incFail++
-			id.mu.Unlock()
+		id.mu.Lock()
+		switch op {
+		case "inc":
+			if res.code == http.StatusServiceUnavailable {
+				id.incFail++
+			}
+		case "destroy":
+			// A failed renewal leaves a working ID (the old one,
+			// or the new one it sends anyway); a failed Destroy
+			// may have deleted the record.
+			id.risky++
 		}
+		id.mu.Unlock()
 		return
 	}
 	f := strings.Fields(res.body)
@@ -391,7 +453,8 @@ func (l *load) step(rng *mrand.Rand) {
 // config sizes a run.
 type config struct {
 	goroutines, sessions, steps int
-	cycles                      int // of the disturbance beside the load, at least
+	cycles                      int  // of the disturbance beside the load, at least
+	overHTTP                    bool // serve the handler on a loopback HTTP server and send real requests
 }
 
 func sizes() config {
@@ -406,6 +469,13 @@ func sizes() config {
 // goroutines go on past cfg.steps until it has run cfg.cycles times.
 func run(t testing.TB, name string, h http.Handler, cfg config, during func(*load)) *load {
 	l := &load{t: t, h: h, name: name, statuses: map[string]int{}, survivors: map[string]int{}}
+	if cfg.overHTTP {
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		tr := &http.Transport{MaxIdleConnsPerHost: cfg.goroutines + 1}
+		t.Cleanup(tr.CloseIdleConnections)
+		l.url, l.hc = srv.URL, &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	}
 	l.slots = make([]*slot, cfg.sessions)
 	for i := range l.slots {
 		l.slots[i] = &slot{}
@@ -486,7 +556,8 @@ func (l *load) verify(t testing.TB, exact bool) {
 			}
 		}
 		tokens := append([]string(nil), id.tokens...)
-		incOK, incFail, commits := id.incOK, id.incFail, id.commits
+		incOK, incFail, commits, risky := id.incOK, id.incFail, id.commits, id.risky
+		forked := len(id.stray) > 0
 		id.mu.Unlock()
 
 		if id.destroyed.Load() != 0 {
@@ -516,11 +587,12 @@ func (l *load) verify(t testing.TB, exact bool) {
 		}
 		f := strings.Fields(res.body)
 		if res.code != http.StatusOK || len(f) != 3 || f[0] != id.name {
-			if exact {
+			if exact || risky == 0 {
+				// Nothing but a failed Destroy may end a
+				// session without the client knowing.
+				lost += incOK
 				l.violate("%s: live session unreadable at the end: %d %q", id.name, res.code, res.body)
 			} else {
-				// A failed commit may leave the session destroyed
-				// or renewed without the client knowing.
 				ambiguous++
 			}
 			continue
@@ -540,8 +612,16 @@ func (l *load) verify(t testing.TB, exact bool) {
 					l.violate("%s: N=%d below the committed increment N=%d", id.name, n, c)
 				}
 			}
+			// Unless a failed renewal forked the session into two
+			// records, every increment answered 200 is in this one,
+			// and nothing but those and the failed ones whose outcome
+			// is unknown.
+			if !forked && n < incOK {
+				lost += incOK - n
+				l.violate("%s: N=%d after %d increments answered 200", id.name, n, incOK)
+			}
 			if n > incOK+incFail {
-				l.violate("%s: N=%d above the %d increments tried", id.name, n, incOK+incFail)
+				l.violate("%s: N=%d above the %d increments answered 200 and the %d whose outcome is unknown", id.name, n, incOK, incFail)
 			}
 		}
 	}
@@ -555,6 +635,14 @@ func (l *load) verify(t testing.TB, exact bool) {
 		fmt.Fprintf(&figures, " %s:%d", k, l.statuses[k])
 	}
 	t.Logf("%s: %d requests by op and status:%s", l.name, l.requests(), figures.String())
+	byCode := map[int]int{}
+	for k, n := range l.statuses {
+		code, _ := strconv.Atoi(k[strings.IndexByte(k, ' ')+1:])
+		byCode[code] += n
+	}
+	others := l.requests() - byCode[200] - byCode[401] - byCode[409] - byCode[503]
+	t.Logf("%s: %d requests served: 200 %d, errors 503 %d, 409 %d, 401 %d, others %d",
+		l.name, l.requests(), byCode[200], byCode[503], byCode[409], byCode[401], others)
 	if len(l.survivors) > 0 {
 		t.Logf("%s: answers from destroyed sessions by a known weakness (see the survivor reasons): %v", l.name, l.survivors)
 	}
@@ -563,6 +651,36 @@ func (l *load) verify(t testing.TB, exact bool) {
 	for _, v := range l.violations {
 		t.Error(v)
 	}
+}
+
+// window is a stretch of the load's clock in which the store was down.
+type window struct{ from, to int64 }
+
+// checkOutages checks the outages on the answers: a request that ran
+// entirely inside one could not reach the store, and must have said so
+// with a 503 (never a 401, a logout, nor a 500).
+func (l *load) checkOutages(t testing.TB, windows []window) {
+	t.Helper()
+	inside, wrong := 0, 0
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, a := range l.answers {
+		for _, w := range windows {
+			if a.start > w.from && a.done < w.to {
+				inside++
+				if a.code != http.StatusServiceUnavailable {
+					wrong++
+					if wrong <= 10 {
+						t.Errorf("%s answered %d during an outage", a.op, a.code)
+					}
+				}
+			}
+		}
+	}
+	if inside == 0 {
+		t.Error("no request ran entirely inside an outage: the outages prove nothing")
+	}
+	t.Logf("%s: %d outages; %d requests ran inside one, %d of them not answered 503", l.name, len(windows), inside, wrong)
 }
 
 // randomName returns a fresh name for a private key prefix or table.
@@ -587,7 +705,6 @@ func TestLoadFaults(t *testing.T) {
 	defer mem.Close()
 	faults := backendtest.NewFaultStore(mem)
 	down := fmt.Errorf("injected outage: %w", backend.ErrUnavailable)
-	type window struct{ from, to int64 }
 	var (
 		windows []window
 		lost    atomic.Int64
@@ -619,26 +736,7 @@ func TestLoadFaults(t *testing.T) {
 	l := run(t, "memory with faults", app(t, faults), sizes(), during)
 	faults.Clear()
 
-	// Check the outages on the answers: a request that ran entirely
-	// inside one could not reach the store, and must have said so.
-	inside, wrong := 0, 0
-	for _, a := range l.answers {
-		for _, w := range windows {
-			if a.start > w.from && a.done < w.to {
-				inside++
-				if a.code != http.StatusServiceUnavailable {
-					wrong++
-					if wrong <= 10 {
-						t.Errorf("%s answered %d during an outage", a.op, a.code)
-					}
-				}
-			}
-		}
-	}
-	if inside == 0 {
-		t.Error("no request ran entirely inside an outage: the outages prove nothing")
-	}
-	t.Logf("memory with faults: %d requests ran inside an outage, %d of them not answered 503", inside, wrong)
+	l.checkOutages(t, windows)
 	l.verify(t, false)
-	t.Logf("memory with faults: %d outages, %d lost replies scheduled, %d store calls", len(windows), lost.Load(), faults.Count(backendtest.OpAll))
+	t.Logf("memory with faults: %d lost replies scheduled, %d store calls", lost.Load(), faults.Count(backendtest.OpAll))
 }

@@ -2,7 +2,6 @@ package loadtest_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -13,19 +12,8 @@ import (
 
 	"github.com/typedsession/session/backend/pgstore"
 	"github.com/typedsession/session/backend/redisstore"
+	"github.com/typedsession/session/internal/testserver"
 )
-
-// skipOrFail skips t, or fails it when env is "1" (SESSION_REQUIRE_REDIS,
-// SESSION_REQUIRE_POSTGRES): CI sets those, so a missing service cannot
-// pass for a green run.
-func skipOrFail(t *testing.T, env, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv(env) == "1" {
-		t.Fatalf("%s (%s=1)", msg, env)
-	}
-	t.Skip(msg)
-}
 
 func TestLoadRedis(t *testing.T) {
 	url := os.Getenv("SESSION_REDIS_URL")
@@ -42,7 +30,7 @@ func TestLoadRedis(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := client.Ping(ctx).Err(); err != nil {
-		skipOrFail(t, "SESSION_REQUIRE_REDIS", "no Redis at %s (%v): start redis-server on 127.0.0.1:6379 or set SESSION_REDIS_URL", url, err)
+		testserver.SkipOrFail(t, "SESSION_REQUIRE_REDIS", "no Redis at %s (%v): start redis-server on 127.0.0.1:6379 or set SESSION_REDIS_URL", url, err)
 	}
 	// A private prefix: the run neither sees nor touches other keys, and
 	// removes its own at the end.
@@ -74,7 +62,7 @@ func TestLoadPostgres(t *testing.T) {
 	defer cancel()
 	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig.Copy())
 	if err != nil {
-		skipOrFail(t, "SESSION_REQUIRE_POSTGRES", "no PostgreSQL at %s (%v): start one on 127.0.0.1:5432 (user postgres, database test, trust auth) or set SESSION_POSTGRES_URL", url, err)
+		testserver.SkipOrFail(t, "SESSION_REQUIRE_POSTGRES", "no PostgreSQL at %s (%v): start one on 127.0.0.1:5432 (user postgres, database test, trust auth) or set SESSION_POSTGRES_URL", url, err)
 	}
 	_ = conn.Close(ctx)
 	cfg.MaxConns = 16

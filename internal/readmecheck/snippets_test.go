@@ -121,6 +121,8 @@ func snippetFaultStore() {
 var (
 	_ = snippetIntro
 	_ = snippetFlash
+	_ = snippetOwner
+	_ = snippetRevoke
 	_ = snippetHostPrefix
 	_ = snippetOwner
 	_ = snippetRevoke
