@@ -16,7 +16,7 @@ import (
 )
 
 // The benchmarks run on a real Redis (SESSION_REDIS_URL, default
-// redis://127.0.0.1:6379/15, flushed) and report round trips per
+// redis://127.0.0.1:6379, database 14, flushed) and report round trips per
 // operation next to ns/op and allocs/op:
 //
 //	go test -run '^$' -bench . -benchmem ./backend/redisstore/

@@ -22,9 +22,14 @@ import (
 	"github.com/typedsession/session/internal/testserver"
 )
 
-// defaultRedisURL is the database the real-Redis tests use (and flush)
-// unless SESSION_REDIS_URL names another.
-const defaultRedisURL = "redis://127.0.0.1:6379/15"
+// defaultRedisURL is the server the real-Redis tests use unless
+// SESSION_REDIS_URL names another.
+const defaultRedisURL = "redis://127.0.0.1:6379"
+
+// flushedDB is the database of that server these tests use. They flush it,
+// so it is not the one the other packages' tests share (15, the default of
+// SESSION_REDIS_URL), which may run at the same time under go test ./...
+const flushedDB = 14
 
 // skipOrFail skips t, or fails it under SESSION_REQUIRE_REDIS=1.
 func skipOrFail(t testing.TB, format string, args ...any) {
@@ -45,6 +50,7 @@ func realRedis(t testing.TB, hooks ...redis.Hook) *redis.Client {
 	if err != nil {
 		t.Fatalf("SESSION_REDIS_URL=%q: %v", url, err)
 	}
+	opt.DB = flushedDB
 	probeOpt := *opt
 	probeOpt.DialerRetries, probeOpt.MaxRetries = 1, -1
 	probe := redis.NewClient(&probeOpt)

@@ -31,7 +31,7 @@ func TestConformanceMiniredis(t *testing.T) {
 }
 
 // TestConformanceRedis runs the suite on a real Redis (SESSION_REDIS_URL,
-// default redis://127.0.0.1:6379/15), flushing the database before every
+// default redis://127.0.0.1:6379, database 14), flushing the database before every
 // check and letting real time pass.
 func TestConformanceRedis(t *testing.T) {
 	if testing.Short() {
