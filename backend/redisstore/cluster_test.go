@@ -3,8 +3,6 @@ package redisstore_test
 import (
 	"context"
 	"fmt"
-	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -26,7 +24,7 @@ func TestCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Redis Cluster and sleeps for several seconds")
 	}
-	c, nodes := startCluster(t, 3)
+	c, nodes := testserver.StartCluster(t, 3)
 
 	t.Run("Conformance", func(t *testing.T) {
 		backendtest.Run(t, func(t *testing.T) backendtest.Harness {
@@ -220,64 +218,6 @@ func parallel(t *testing.T, n int, fn func(i int) error) {
 	}
 	close(next)
 	wg.Wait()
-}
-
-// startCluster starts an n-node Redis Cluster without replicas on loopback
-// ports, waits until every node reports cluster_state:ok, and returns a
-// client of it and the nodes. Everything is stopped at cleanup.
-func startCluster(t *testing.T, n int) (*redis.ClusterClient, []*testserver.Redis) {
-	t.Helper()
-	server, cli := testserver.RedisBinaries(t)
-	dir := t.TempDir()
-	var nodes []*testserver.Redis
-	var addrs []string
-	for _, port := range testserver.FreePorts(t, n) {
-		conf := fmt.Sprintf("%s/nodes-%d.conf", dir, port)
-		p := testserver.StartRedis(t, server, dir, port,
-			"--cluster-enabled", "yes",
-			"--cluster-config-file", conf,
-			"--cluster-node-timeout", "5000")
-		nodes = append(nodes, p)
-		addrs = append(addrs, p.Addr())
-	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	args := append([]string{"--cluster", "create"}, addrs...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
-	out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("redis-cli %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-
-	// The nodes agree on the slots a few seconds after create returns.
-	deadline := time.Now().Add(30 * time.Second)
-	for _, p := range nodes {
-		nc := redis.NewClient(&redis.Options{Addr: p.Addr()})
-		for {
-			info, err := nc.ClusterInfo(ctx).Result()
-			if err == nil && strings.Contains(info, "cluster_state:ok") &&
-				strings.Contains(info, "cluster_slots_ok:16384") &&
-				strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(n)) {
-				break
-			}
-			if time.Now().After(deadline) {
-				_ = nc.Close()
-				t.Fatalf("node %s: no cluster_state:ok within 30s (%v):\n%s\nlog:\n%s", p.Addr(), err, info, p.LogTail())
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		_ = nc.Close()
-	}
-
-	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
-	t.Cleanup(func() { _ = c.Close() })
-	if err := c.ForEachShard(ctx, func(ctx context.Context, sc *redis.Client) error {
-		return sc.Ping(ctx).Err()
-	}); err != nil {
-		t.Fatalf("cluster client: %v", err)
-	}
-	return c, nodes
 }
 
 // groupKeysOnNodes returns the keys of the groups of keys under prefix

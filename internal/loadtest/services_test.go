@@ -89,3 +89,16 @@ func TestLoadPostgres(t *testing.T) {
 	l := run(t, "postgres", app(t, store), sizes(), nil)
 	l.verify(t, true)
 }
+
+// TestLoadRedisCluster runs the load on a three-node Redis Cluster the
+// test starts on loopback ports (redis-server and redis-cli must be
+// installed): every command of the store must stay within one hash slot
+// while sessions spread over all of them.
+func TestLoadRedisCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Redis Cluster")
+	}
+	c, _ := testserver.StartCluster(t, 3)
+	l := run(t, "redis-cluster", app(t, redisstore.New(c)), sizes(), nil)
+	l.verify(t, true)
+}
