@@ -69,4 +69,3 @@ func StartCluster(t testing.TB, n int) (*redis.ClusterClient, []*Redis) {
 	}
 	return c, nodes
 }
-
