@@ -34,6 +34,15 @@ func TestBenchmarksUpToDate(t *testing.T) {
 			t.Errorf("chart charts/%s differs from what bench/results make%s", name, fix)
 		}
 	}
+	if again := report.Generate(in, "bench/charts"); !bytes.Equal(again.Markdown, out.Markdown) {
+		t.Error("two generations of BENCHMARKS.md differ: the report is not deterministic")
+	} else {
+		for name, svg := range out.Charts {
+			if !bytes.Equal(again.Charts[name], svg) {
+				t.Errorf("two generations of chart %s differ: the report is not deterministic", name)
+			}
+		}
+	}
 	files, err := filepath.Glob(filepath.Join("charts", "*"))
 	if err != nil {
 		t.Fatal(err)
