@@ -117,20 +117,15 @@ func Generate(in *Inputs, chartDir string) Output {
 	writeSummary(&b, groups)
 
 	// Charts.
-	var charts []string
-	for _, g := range groups {
-		name, c, ok := chartOf(g, groups)
-		if !ok {
-			continue
-		}
-		if _, done := out.Charts[name]; done {
-			continue
-		}
-		out.Charts[name] = c.SVG()
-		charts = append(charts, fmt.Sprintf("![%s](%s)\n", c.Title, path.Join(chartDir, name)))
+	var links []string
+	for _, c := range charts(in, groups) {
+		out.Charts[c.name] = c.c.SVG()
+		links = append(links, fmt.Sprintf("![%s](%s)\n", c.c.Alt(), path.Join(chartDir, c.name)))
 	}
-	if len(charts) > 0 {
-		p("## Charts\n\n%s\n", strings.Join(charts, "\n"))
+	if len(links) > 0 {
+		p("## Charts\n\n")
+		p("Drawn with gonum.org/v1/plot from the figures of the tables below.\n\n")
+		p("%s\n", strings.Join(links, "\n"))
 	}
 
 	// Tables.
@@ -385,88 +380,226 @@ func ratioOf(base *Row, f func(*Row) float64, v float64) string {
 	return ratio(v, f(base))
 }
 
-// chartOf returns the chart drawn for g's suite or kind: for the sizes
-// suite one chart per kind (instructions per request when every row has
-// them, else ns/op, on a log scale); for the other suites with an scs
-// row, one chart of ns/op by kind.
-func chartOf(g *Group, groups []*Group) (string, Chart, bool) {
-	if g.Suite.ID == "sizes" {
-		var sizes, libs []string
-		idx := map[string]int{}
-		lidx := map[string]int{}
-		instr := true
-		for _, r := range g.Rows {
-			if _, ok := idx[r.Size]; !ok {
-				idx[r.Size] = len(sizes)
-				sizes = append(sizes, r.Size)
-			}
-			if _, ok := lidx[r.Lib]; !ok {
-				lidx[r.Lib] = len(libs)
-				libs = append(libs, r.Lib)
-			}
-			instr = instr && len(r.InstrRuns) > 0
+// namedChart is a chart and the file it is written to.
+type namedChart struct {
+	name string
+	c    chart
+}
+
+// charts returns the report's charts, in the order the markdown shows
+// them: for each suite of groups in turn, its time per request by kind and
+// library (its round trips per request too, when it counts them); for the
+// sizes suite, one line chart per kind of its instructions per request
+// (ns/op when a row has no instruction count) against the session size;
+// the Redis server's CPU per request after the Redis charts; the memory
+// per stored session last.
+func charts(in *Inputs, groups []*Group) []namedChart {
+	var out []namedChart
+	done := map[string]bool{}
+	cpu := func() {
+		if in.ServerCPU != nil && !done[serverCPUChart] {
+			done[serverCPUChart] = true
+			out = append(out, namedChart{serverCPUChart, countsChart(in.ServerCPU, "redis-cpu-usec/op",
+				"Redis server CPU per request (BenchmarkRedisServerCPU)", "µs of redis-server CPU per request (median)", "")})
 		}
-		sort.SliceStable(libs, func(i, j int) bool { return libRank(libs[i]) < libRank(libs[j]) })
-		for i, l := range libs {
-			lidx[l] = i
-		}
-		vals := nanMatrix(len(sizes), len(libs))
-		for _, r := range g.Rows {
-			v := Median(r.Res.Values["ns/op"])
-			if instr {
-				v = r.Instr
-			}
-			vals[idx[r.Size]][lidx[r.Lib]] = v
-		}
-		c := Chart{Categories: sizes, Series: libs, Values: vals, Log: true}
-		if instr {
-			c.Title = fmt.Sprintf("%s requests by session size: instructions per request", g.Kind)
-			c.YLabel = "instructions/op (callgrind, log scale)"
-		} else {
-			c.Title = fmt.Sprintf("%s requests by session size: time per request", g.Kind)
-			c.YLabel = "ns/op (median, log scale)"
-		}
-		return "sizes-" + strings.ToLower(fileSafe(g.Kind)) + ".svg", c, true
 	}
-	if g.base("") == nil {
-		return "", Chart{}, false
+	lastRedis := -1
+	for i, g := range groups {
+		if g.Suite.ID == "redis" {
+			lastRedis = i
+		}
 	}
-	var kinds, libs []string
-	lidx := map[string]int{}
-	for _, o := range groups {
-		if o.Suite.ID != g.Suite.ID {
+	for i, g := range groups {
+		if i > 0 && i-1 == lastRedis {
+			cpu()
+		}
+		if g.Suite.ID == "sizes" {
+			out = append(out, namedChart{"sizes-" + strings.ToLower(fileSafe(g.Kind)) + ".svg", sizesChart(g)})
 			continue
 		}
-		kinds = append(kinds, o.Kind)
-		for _, r := range o.Rows {
-			if _, ok := lidx[r.Lib]; !ok {
-				lidx[r.Lib] = len(libs)
+		name := fileSafe(g.Suite.ID) + ".svg"
+		if done[name] || g.base("") == nil {
+			continue
+		}
+		done[name] = true
+		var suite []*Group
+		for _, o := range groups {
+			if o.Suite.ID == g.Suite.ID {
+				suite = append(suite, o)
+			}
+		}
+		out = append(out, namedChart{name, suiteChart(suite, "ns/op",
+			g.Suite.Title+": time per request", "ns per request (median)")})
+		if hasUnit(suite, "roundtrips/op") {
+			out = append(out, namedChart{fileSafe(g.Suite.ID) + "-roundtrips.svg", suiteChart(suite, "roundtrips/op",
+				g.Suite.Title+": round trips per request", "round trips per request (median)")})
+		}
+	}
+	cpu()
+	if in.Memory != nil {
+		out = append(out, namedChart{"stored-sessions.svg", countsChart(in.Memory, "B/session",
+			"Memory per stored session (BenchmarkStoredSessions)", "heap bytes per stored session (median)",
+			"login requests, each storing a ~200 B session")})
+	}
+	return out
+}
+
+// serverCPUChart is the file of the Redis server CPU chart.
+const serverCPUChart = "redis-cpu.svg"
+
+func hasUnit(gs []*Group, unit string) bool {
+	for _, g := range gs {
+		for _, r := range g.Rows {
+			if _, ok := r.Res.Values[unit]; ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// suiteChart draws the median of unit of a suite's groups: a group of bars
+// per kind, a bar per library.
+func suiteChart(suite []*Group, unit, title, ylabel string) BarChart {
+	var kinds []string
+	var rows [][]Row
+	for _, g := range suite {
+		kinds = append(kinds, g.Kind)
+		rows = append(rows, g.Rows)
+	}
+	return barChart(title, ylabel, kinds, rows, func(r Row) float64 { return medianOf(r.Res, unit) })
+}
+
+// countsChart draws the median of unit of a counts file (MemoryFile,
+// ServerCPUFile): a group of bars per kind, a bar per library.
+// A result without a kind is in the category named unnamed.
+func countsChart(set *Set, unit, title, ylabel, unnamed string) BarChart {
+	var kinds []string
+	idx := map[string]int{}
+	var rows [][]Row
+	for _, r := range set.Results {
+		_, kind, _, lib := classify(r.Name)
+		if kind == "" {
+			kind = unnamed
+		}
+		i, ok := idx[kind]
+		if !ok {
+			i = len(kinds)
+			idx[kind] = i
+			kinds = append(kinds, kind)
+			rows = append(rows, nil)
+		}
+		rows[i] = append(rows[i], Row{Bench: r.Name, Lib: lib, Res: r})
+	}
+	return barChart(title, ylabel, kinds, rows, func(r Row) float64 { return medianOf(r.Res, unit) })
+}
+
+func medianOf(r *Result, unit string) float64 {
+	return Median(r.Values[unit])
+}
+
+// barChart makes a chart of a category per kind and a series per library
+// (scs first), of value of each row; rows[k] are kind k's rows.
+func barChart(title, ylabel string, kinds []string, rows [][]Row, value func(Row) float64) BarChart {
+	var libs []string
+	seen := map[string]bool{}
+	for _, rs := range rows {
+		for _, r := range rs {
+			if !seen[r.Lib] {
+				seen[r.Lib] = true
 				libs = append(libs, r.Lib)
 			}
 		}
 	}
 	sort.SliceStable(libs, func(i, j int) bool { return libRank(libs[i]) < libRank(libs[j]) })
+	lidx := map[string]int{}
 	for i, l := range libs {
 		lidx[l] = i
 	}
 	vals := nanMatrix(len(kinds), len(libs))
-	ki := 0
-	for _, o := range groups {
-		if o.Suite.ID != g.Suite.ID {
-			continue
+	for k, rs := range rows {
+		for _, r := range rs {
+			vals[k][lidx[r.Lib]] = value(r)
 		}
-		for _, r := range o.Rows {
-			vals[ki][lidx[r.Lib]] = Median(r.Res.Values["ns/op"])
-		}
-		ki++
 	}
-	return fileSafe(g.Suite.ID) + ".svg", Chart{
-		Title:      g.Suite.Title + ": time per request",
-		YLabel:     "ns/op (median)",
-		Categories: kinds,
-		Series:     libs,
-		Values:     vals,
-	}, true
+	return BarChart{Title: title, YLabel: ylabel, Categories: kinds, Series: libs, Values: vals}
+}
+
+// sizesChart draws a kind of the sizes suite: per library, instructions
+// per request (when every row has them, else ns/op) against the size.
+func sizesChart(g *Group) LineChart {
+	var sizes, libs []string
+	idx := map[string]int{}
+	lidx := map[string]int{}
+	instr := true
+	for _, r := range g.Rows {
+		if _, ok := idx[r.Size]; !ok {
+			idx[r.Size] = len(sizes)
+			sizes = append(sizes, r.Size)
+		}
+		if _, ok := lidx[r.Lib]; !ok {
+			lidx[r.Lib] = len(libs)
+			libs = append(libs, r.Lib)
+		}
+		instr = instr && len(r.InstrRuns) > 0
+	}
+	sort.SliceStable(libs, func(i, j int) bool { return libRank(libs[i]) < libRank(libs[j]) })
+	for i, l := range libs {
+		lidx[l] = i
+	}
+	vals := nanMatrix(len(sizes), len(libs))
+	for _, r := range g.Rows {
+		v := Median(r.Res.Values["ns/op"])
+		if instr {
+			v = r.Instr
+		}
+		vals[idx[r.Size]][lidx[r.Lib]] = v
+	}
+	// The sizes as bytes; when a name is not one, evenly spaced.
+	xs := make([]float64, len(sizes))
+	for i, s := range sizes {
+		n, ok := parseSize(s)
+		if !ok {
+			xs = nil
+			break
+		}
+		xs[i] = n
+	}
+	if xs == nil || !sort.Float64sAreSorted(xs) {
+		xs = make([]float64, len(sizes))
+		for i := range xs {
+			xs[i] = math.Pow(10, float64(i))
+		}
+	}
+	c := LineChart{X: xs, XLabels: sizes, Series: libs, Values: vals, XLabel: "encoded session size (log scale)"}
+	if instr {
+		c.Title = fmt.Sprintf("%s requests by session size: instructions per request", g.Kind)
+		c.YLabel = "instructions per request (callgrind, log scale)"
+	} else {
+		c.Title = fmt.Sprintf("%s requests by session size: time per request", g.Kind)
+		c.YLabel = "ns per request (median, log scale)"
+	}
+	return c
+}
+
+// parseSize reads a session size as BenchmarkSizes names it ("100B",
+// "10KB"; a KB is 1024 bytes, as in sizes_test.go).
+func parseSize(s string) (float64, bool) {
+	mult := 1.0
+	for _, u := range []struct {
+		suffix string
+		mult   float64
+	}{{"KB", 1 << 10}, {"MB", 1 << 20}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(s, 64)
+	if err != nil || n <= 0 {
+		return 0, false
+	}
+	return n * mult, true
 }
 
 func nanMatrix(n, m int) [][]float64 {

@@ -2,9 +2,12 @@ package report
 
 import (
 	"bytes"
+	"encoding/xml"
 	"flag"
+	"io"
 	"math"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -311,5 +314,149 @@ func TestLoadOptional(t *testing.T) {
 	}
 	if md := string(Generate(in, "charts").Markdown); !strings.Contains(md, "## Redis server CPU per request") || strings.Contains(md, "## Memory") {
 		t.Errorf("want a Redis server CPU section alone:\n%s", md)
+	}
+}
+
+// TestCharts checks each chart of the fixture's report: a well-formed SVG
+// document, with the chart's title and the name of each of its series as
+// text, with no font embedded (the viewer's fonts draw the text), and the
+// same bytes when generated again.
+func TestCharts(t *testing.T) {
+	in, err := Load(filepath.Join("testdata", "fixture"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := Generate(in, "charts")
+	again := Generate(in, "charts")
+	if !bytes.Equal(out.Markdown, again.Markdown) {
+		t.Error("two generations of the markdown differ")
+	}
+	cs := charts(in, Groups(in.Bench, in.Instr))
+	if len(cs) != len(out.Charts) {
+		t.Errorf("%d charts, %d files", len(cs), len(out.Charts))
+	}
+	kinds := map[string]bool{}
+	for _, c := range cs {
+		svg := out.Charts[c.name]
+		if !bytes.Equal(svg, again.Charts[c.name]) {
+			t.Errorf("%s: two generations differ", c.name)
+		}
+		if !bytes.Equal(svg, c.c.SVG()) {
+			t.Errorf("%s: drawing the chart again gives other bytes", c.name)
+		}
+		texts, root, err := svgTexts(svg)
+		if err != nil {
+			t.Errorf("%s: not well-formed XML: %v", c.name, err)
+			continue
+		}
+		if root != "svg" {
+			t.Errorf("%s: root element %q, want svg", c.name, root)
+		}
+		if bytes.Contains(svg, []byte("@font-face")) {
+			t.Errorf("%s embeds a font", c.name)
+		}
+		if !bytes.Contains(svg, []byte("font-family:"+sansFallbackFamily+";")) {
+			t.Errorf("%s: no font-family with fallbacks", c.name)
+		}
+		var title string
+		var series []string
+		switch c := c.c.(type) {
+		case BarChart:
+			title, series = c.Title, c.Series
+			kinds["bar"] = true
+		case LineChart:
+			title, series = c.Title, c.Series
+			kinds["line"] = true
+		}
+		for _, want := range append([]string{title}, series...) {
+			if !texts[want] {
+				t.Errorf("%s: no text %q", c.name, want)
+			}
+		}
+		if len(series) == 0 {
+			t.Errorf("%s: no series", c.name)
+		}
+		if !strings.Contains(string(out.Markdown), "]("+path.Join("charts", c.name)+")") {
+			t.Errorf("%s: the markdown does not link it", c.name)
+		}
+	}
+	if !kinds["bar"] || !kinds["line"] {
+		t.Errorf("the fixture draws charts of kinds %v, want bar and line", kinds)
+	}
+	for _, name := range []string{"memory.svg", "sizes-write.svg", "redis.svg", "redis-roundtrips.svg", "redis-cpu.svg", "stored-sessions.svg"} {
+		if _, ok := out.Charts[name]; !ok {
+			t.Errorf("no chart %s", name)
+		}
+	}
+}
+
+// svgTexts parses an SVG document and returns the content of its text
+// elements and the name of its root element.
+func svgTexts(doc []byte) (map[string]bool, string, error) {
+	d := xml.NewDecoder(bytes.NewReader(doc))
+	texts := map[string]bool{}
+	root := ""
+	inText := false
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			return texts, root, nil
+		} else if err != nil {
+			return nil, "", err
+		}
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			if root == "" {
+				root = tok.Name.Local
+			}
+			inText = tok.Name.Local == "text"
+		case xml.EndElement:
+			inText = false
+		case xml.CharData:
+			if inText {
+				texts[string(tok)] = true
+			}
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]float64{"100B": 100, "1KB": 1024, "10KB": 10240, "2MB": 2 << 20, "7": 7} {
+		if got, ok := parseSize(in); !ok || got != want {
+			t.Errorf("parseSize(%q) = %v, %v; want %v", in, got, ok, want)
+		}
+	}
+	for _, in := range []string{"", "KB", "large", "-1B"} {
+		if _, ok := parseSize(in); ok {
+			t.Errorf("parseSize(%q) accepted it", in)
+		}
+	}
+}
+
+// TestTicks: the log axis labels 1, 2 and 5 times the powers of ten in
+// its range (of log10 values), the linear one about five round values.
+func TestTicks(t *testing.T) {
+	var labels []string
+	for _, tk := range logTicks(math.Log10(150), math.Log10(12000)) {
+		if tk.Label != "" {
+			labels = append(labels, tk.Label)
+		}
+	}
+	if want := []string{"200", "500", "1k", "2k", "5k", "10k"}; !reflect.DeepEqual(labels, want) {
+		t.Errorf("log ticks %v, want %v", labels, want)
+	}
+	labels = nil
+	for _, tk := range linearTicks(0, 47000) {
+		labels = append(labels, tk.Label)
+	}
+	if want := []string{"0", "10k", "20k", "30k", "40k"}; !reflect.DeepEqual(labels, want) {
+		t.Errorf("linear ticks %v, want %v", labels, want)
+	}
+	labels = nil
+	for _, tk := range linearTicks(0, 2.2) {
+		labels = append(labels, tk.Label)
+	}
+	if want := []string{"0.0", "0.5", "1.0", "1.5", "2.0"}; !reflect.DeepEqual(labels, want) {
+		t.Errorf("linear ticks %v, want %v", labels, want)
 	}
 }
