@@ -15,4 +15,10 @@
 // request (BenchmarkRedisServerCPU); report.sh -counts-only measures these
 // alone. TestBenchmarksUpToDate fails when BENCHMARKS.md or a chart is not
 // what cmd/report makes from bench/results.
+//
+// bench/scripts/jsonv2.sh measures, on its own, the JSON implementations
+// the json codec could use (BenchmarkJSONEncoders, with and without
+// GOEXPERIMENT=jsonv2) and compares their output with encoding/json's; it
+// saves bench/results/jsonv2.txt, which BENCHMARKS.md renders a section
+// from, and report.sh keeps that file as it is.
 package bench

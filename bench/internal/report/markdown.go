@@ -37,6 +37,8 @@ type Inputs struct {
 	// Memory and ServerCPU are the results of MemoryFile and
 	// ServerCPUFile, nil when there is no such file.
 	Memory, ServerCPU *Set
+	// JSON holds the results of JSONFile, nil when there is none.
+	JSON *JSONResults
 }
 
 // Load reads a results directory.
@@ -70,6 +72,9 @@ func Load(dir string) (*Inputs, error) {
 		return nil, err
 	}
 	if in.ServerCPU, err = loadOptional(dir, ServerCPUFile); err != nil {
+		return nil, err
+	}
+	if in.JSON, err = loadJSON(dir); err != nil {
 		return nil, err
 	}
 	return in, nil
@@ -106,6 +111,9 @@ func Generate(in *Inputs, chartDir string) Output {
 	}
 	if in.ServerCPU != nil {
 		counted = append(counted, "Redis server CPU per request")
+	}
+	if in.JSON != nil {
+		counted = append(counted, "JSON implementations")
 	}
 	if len(counted) > 0 {
 		p("The sections on %s, at the end,\n", strings.Join(counted, " and on "))
@@ -148,6 +156,9 @@ func Generate(in *Inputs, chartDir string) Output {
 	}
 	if in.ServerCPU != nil {
 		writeServerCPU(&b, in.ServerCPU)
+	}
+	if in.JSON != nil {
+		writeJSON(&b, in.JSON)
 	}
 	out.Markdown = b.Bytes()
 	return out
