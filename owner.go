@@ -106,7 +106,7 @@ func (m *Manager[T]) currentKey(ctx context.Context) (string, error) {
 //
 // It needs Config.Owner and a store that implements backend.OwnerIndex
 // (memstore, redisstore and pgstore do); otherwise it returns an error
-// wrapping ErrUnsupported. It costs one store call, whatever the number
+// wrapping ErrUnsupported. It costs one call of the store's index, whatever the number
 // of sessions. A session created before Config.Owner was set joins its
 // owner's list on its first request after that.
 func (m *Manager[T]) Sessions(ctx context.Context, owner string) ([]SessionInfo, error) {
