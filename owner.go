@@ -2,8 +2,6 @@ package session
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -133,7 +131,7 @@ func (m *Manager[T]) Sessions(ctx context.Context, owner string) ([]SessionInfo,
 			continue
 		}
 		info := SessionInfo{
-			Handle:  handle(r.Key),
+			Handle:  token.Handle(r.Key),
 			Expires: now.Add(r.TTL),
 			Current: r.Key == current,
 		}
@@ -227,7 +225,7 @@ func (m *Manager[T]) RevokeSession(ctx context.Context, owner, handleValue strin
 	}
 	now := m.now()
 	for _, r := range recs {
-		if handle(r.Key) != handleValue {
+		if token.Handle(r.Key) != handleValue {
 			continue
 		}
 		if _, _, ok := listed(r, now); !ok {
@@ -257,17 +255,6 @@ func listed(r backend.KeyedRecord, now time.Time) (e envelope.Envelope, unreadab
 		return e, false, false
 	}
 	return e, unreadable, true
-}
-
-// handle derives a session's handle from its store key: 12 bytes of a
-// SHA-256 of the key, with a domain prefix. The key is itself a hash of
-// the ID, so the handle leads back to neither.
-func handle(key string) string {
-	h := sha256.New()
-	h.Write([]byte("typedsession handle\x00"))
-	h.Write([]byte(key))
-	var sum [sha256.Size]byte
-	return base64.RawURLEncoding.EncodeToString(h.Sum(sum[:0])[:12])
 }
 
 // group returns the group the session's data belongs in: its owner's, or

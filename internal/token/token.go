@@ -50,11 +50,26 @@ const groupedLen = Len + 1 + GroupLen
 // a SHA-256 of owner, with a domain prefix, in base64.RawURLEncoding. Two
 // owners share a group only if they collide on 128 bits of SHA-256.
 func Group(owner string) string {
+	return digest("typedsession owner\x00", owner, 16)
+}
+
+// Handle returns the handle of the session stored under key, for
+// listings: the first 12 bytes of a SHA-256 of key, with a domain prefix,
+// in base64.RawURLEncoding. The key is itself a hash of the ID, so the
+// handle leads back to neither.
+func Handle(key string) string {
+	return digest("typedsession handle\x00", key, 12)
+}
+
+// digest returns the first n bytes of the SHA-256 of domain followed by
+// s, in base64.RawURLEncoding. The domain keeps the digests of different
+// uses apart.
+func digest(domain, s string, n int) string {
 	h := sha256.New()
-	h.Write([]byte("typedsession owner\x00"))
-	h.Write([]byte(owner))
+	h.Write([]byte(domain))
+	h.Write([]byte(s))
 	var sum [sha256.Size]byte
-	return base64.RawURLEncoding.EncodeToString(h.Sum(sum[:0])[:16])
+	return base64.RawURLEncoding.EncodeToString(h.Sum(sum[:0])[:n])
 }
 
 // NewIn returns a fresh session ID in group, a value of Group, or an
