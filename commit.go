@@ -70,8 +70,9 @@ func (s *Session[T]) commit(h http.Header) error {
 			// record) decides: after a failed write, a reload that
 			// found a tombstone has emptied the data, and that is no
 			// change of owner.
-			err = errRegroup
-			if !s.regroup() {
+			if s.regroup() {
+				err = errRegroup
+			} else {
 				err = s.write(ctx)
 			}
 			if errors.Is(err, errRegroup) {
