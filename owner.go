@@ -69,15 +69,19 @@ type SessionInfo struct {
 	Current bool
 }
 
-// indexOf returns the owner index, or ErrUnsupported.
-func (m *Manager[T]) indexOf(method string) (backend.OwnerIndex, error) {
-	if m.index == nil {
-		if m.owner == nil {
-			return nil, fmt.Errorf("session: %s: Config.Owner is not set: %w", method, ErrUnsupported)
-		}
-		return nil, fmt.Errorf("session: %s: %T does not implement backend.OwnerIndex: %w", method, m.store, ErrUnsupported)
+// indexOf returns the owner index and owner's group in it, or an error
+// wrapping ErrUnsupported when there is no index, or one for the empty
+// owner, whose sessions are not indexed.
+func (m *Manager[T]) indexOf(method, owner string) (backend.OwnerIndex, string, error) {
+	switch {
+	case m.index == nil && m.owner == nil:
+		return nil, "", fmt.Errorf("session: %s: Config.Owner is not set: %w", method, ErrUnsupported)
+	case m.index == nil:
+		return nil, "", fmt.Errorf("session: %s: %T does not implement backend.OwnerIndex: %w", method, m.store, ErrUnsupported)
+	case owner == "":
+		return nil, "", fmt.Errorf("session: %s of the empty owner: anonymous sessions are not indexed", method)
 	}
-	return m.index, nil
+	return m.index, token.Group(owner), nil
 }
 
 // currentKey returns the store key of the session of the request whose
@@ -108,18 +112,15 @@ func (m *Manager[T]) currentKey(ctx context.Context) (string, error) {
 // of sessions. A session created before Config.Owner was set joins its
 // owner's list on its first request after that.
 func (m *Manager[T]) Sessions(ctx context.Context, owner string) ([]SessionInfo, error) {
-	ix, err := m.indexOf("Sessions")
+	ix, group, err := m.indexOf("Sessions", owner)
 	if err != nil {
 		return nil, err
-	}
-	if owner == "" {
-		return nil, errors.New("session: Sessions of the empty owner: anonymous sessions are not indexed")
 	}
 	current, err := m.currentKey(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("session: Sessions: %w", err)
 	}
-	recs, err := ix.Group(ctx, token.Group(owner))
+	recs, err := ix.Group(ctx, group)
 	if err != nil {
 		return nil, fmt.Errorf("session: Sessions: %w", err)
 	}
@@ -189,14 +190,11 @@ func (m *Manager[T]) RevokeOtherSessions(ctx context.Context, owner string) (int
 
 // revokeGroup deletes owner's sessions except keep.
 func (m *Manager[T]) revokeGroup(ctx context.Context, method, owner, keep string) (int, error) {
-	ix, err := m.indexOf(method)
+	ix, group, err := m.indexOf(method, owner)
 	if err != nil {
 		return 0, err
 	}
-	if owner == "" {
-		return 0, fmt.Errorf("session: %s of the empty owner: anonymous sessions are not indexed", method)
-	}
-	n, err := ix.DeleteGroup(ctx, token.Group(owner), keep)
+	n, err := ix.DeleteGroup(ctx, group, keep)
 	if err != nil {
 		return 0, fmt.Errorf("session: %s: %w", method, err)
 	}
@@ -212,14 +210,11 @@ func (m *Manager[T]) revokeGroup(ctx context.Context, method, owner, keep string
 // It needs Config.Owner and a store that implements backend.OwnerIndex;
 // otherwise it returns an error wrapping ErrUnsupported.
 func (m *Manager[T]) RevokeSession(ctx context.Context, owner, handleValue string) error {
-	ix, err := m.indexOf("RevokeSession")
+	ix, group, err := m.indexOf("RevokeSession", owner)
 	if err != nil {
 		return err
 	}
-	if owner == "" {
-		return errors.New("session: RevokeSession of the empty owner: anonymous sessions are not indexed")
-	}
-	recs, err := ix.Group(ctx, token.Group(owner))
+	recs, err := ix.Group(ctx, group)
 	if err != nil {
 		return fmt.Errorf("session: RevokeSession: %w", err)
 	}
