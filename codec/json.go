@@ -20,32 +20,42 @@ import (
 // input (syntax errors, values that do not fit the target type, errors from
 // UnmarshalJSON methods) wraps ErrMalformed.
 //
-// Why encoding/json: encoding/json/v2 was measured against it on the
-// session type from 100 B to 100 KB (bench/scripts/jsonv2.sh; figures in
-// bench/results/jsonv2.txt and BENCHMARKS.md). v2 decodes in 0.3 to 0.6
-// times v1's instructions and time, but encodes no faster (0.9 to 1.2
-// times the instructions), and it cannot be adopted: in Go 1.25 and 1.26
-// it exists only with GOEXPERIMENT=jsonv2, and it changes output. With
-// its defaults it differs on some 20 of the 54 cases of bench's output tests
-// (nil slices and maps as [] and {}, map keys unsorted, no HTML escaping,
-// omitempty, invalid UTF-8 an error), so stored sessions and the golden
-// files would change; with the options of json.DefaultOptionsV1, as
-// encoding/json itself under the experiment, it still writes invalid
-// UTF-8 as the raw bytes of U+FFFD where v1 writes \ufffd, and no option
-// restores that. github.com/goccy/go-json matched v1 on every case and
-// took 0.2 to 0.4 times v1's time, but the module keeps to its few
-// dependencies.
-var JSON Codec = jsonCodec{}
+// Faster JSON: the module github.com/typedsession/session/codec/goccyjson
+// holds the same codec on github.com/goccy/go-json, which writes the same
+// bytes and encodes and decodes several times faster (measured by
+// bench/scripts/jsonv2.sh; the figures are in BENCHMARKS.md). It is a module of its own so that this one keeps to its
+// few dependencies. encoding/json/v2 was measured too and cannot be
+// adopted: in Go 1.25 and 1.26 it exists only with GOEXPERIMENT=jsonv2,
+// it encodes no faster, and it changes output (with its defaults on some
+// 20 of bench's 54 output cases; with json.DefaultOptionsV1 it still
+// writes invalid UTF-8 as the raw bytes of U+FFFD where v1 writes \ufffd).
+var JSON Codec = NewJSON(json.Marshal, json.Unmarshal)
 
-type jsonCodec struct{}
+// NewJSON returns the codec named "json" with marshal and unmarshal in
+// place of encoding/json's Marshal and Unmarshal: everything else (the
+// type check, times in UTC, errors wrapping ErrMalformed, recovered panics)
+// is JSON's. It is for JSON implementations that claim encoding/json's
+// behaviour, such as github.com/goccy/go-json: they must write the bytes
+// encoding/json writes and read what it reads, or records written under
+// one will read differently under the other, since both carry the name
+// "json". Test one with encoding/json side by side before adopting it, as
+// the goccyjson module does.
+func NewJSON(marshal func(v any) ([]byte, error), unmarshal func(data []byte, v any) error) Codec {
+	return &jsonCodec{marshal: marshal, unmarshal: unmarshal}
+}
+
+type jsonCodec struct {
+	marshal   func(v any) ([]byte, error)
+	unmarshal func(data []byte, v any) error
+}
 
 // Name returns "json".
-func (jsonCodec) Name() string { return "json" }
+func (*jsonCodec) Name() string { return "json" }
 
 // Marshal returns the JSON encoding of v.
-func (jsonCodec) Marshal(v any) (b []byte, err error) {
+func (c *jsonCodec) Marshal(v any) (b []byte, err error) {
 	defer recoverEncode("json", &b, &err)
-	b, err = json.Marshal(v)
+	b, err = c.marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("codec: json: %w", err)
 	}
@@ -53,12 +63,12 @@ func (jsonCodec) Marshal(v any) (b []byte, err error) {
 }
 
 // Unmarshal decodes the JSON in data into the value v points to.
-func (jsonCodec) Unmarshal(data []byte, v any) (err error) {
+func (c *jsonCodec) Unmarshal(data []byte, v any) (err error) {
 	if err := checkTarget("json", v); err != nil {
 		return err
 	}
 	defer recoverDecode("json", &err)
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := c.unmarshal(data, v); err != nil {
 		return malformed("json", err)
 	}
 	timesToUTC(v)
@@ -67,4 +77,4 @@ func (jsonCodec) Unmarshal(data []byte, v any) (err error) {
 
 // CheckType reports the fields of t that JSON cannot carry faithfully: see
 // TypeChecker and the package doc.
-func (jsonCodec) CheckType(t reflect.Type) error { return jsonRules.check(t) }
+func (*jsonCodec) CheckType(t reflect.Type) error { return jsonRules.check(t) }
