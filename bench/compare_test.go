@@ -15,6 +15,7 @@ import (
 	"github.com/typedsession/session/backend"
 	"github.com/typedsession/session/backend/memstore"
 	"github.com/typedsession/session/codec"
+	"github.com/typedsession/session/codec/goccyjson"
 )
 
 // UserSession is the data every library keeps: an ID, two roles, three
@@ -91,15 +92,16 @@ func run(b *testing.B, h http.Handler, cookie string) {
 type kind int
 
 const (
-	readOnly kind = iota // read the session, change nothing
-	write                // increment the counter
-	unused               // the visitor has a session, the handler ignores it
+	readOnly   kind = iota // read the session, change nothing
+	write                  // increment the counter
+	unused                 // the visitor has a session, the handler ignores it
+	newSession             // no cookie in: the handler stores a session (a login)
 )
 
 var kinds = []struct {
 	name string
 	kind kind
-}{{"ReadOnly", readOnly}, {"Write", write}, {"Unused", unused}}
+}{{"ReadOnly", readOnly}, {"Write", write}, {"Unused", unused}, {"New", newSession}}
 
 func BenchmarkBaseline(b *testing.B) {
 	run(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -107,13 +109,21 @@ func BenchmarkBaseline(b *testing.B) {
 	}), "")
 }
 
+// typedCodecs are the codecs this library is measured with, under the
+// names their figures carry (lib=typed-NAME): the built-in msgpack and
+// JSON, and JSON on goccy/go-json from the codec/goccyjson module.
+var typedCodecs = []struct {
+	name  string
+	codec codec.Codec
+}{{"msgpack", codec.MsgPack}, {"json", codec.JSON}, {"goccyjson", goccyjson.JSON}}
+
 func BenchmarkTypedSession(b *testing.B) {
-	for _, c := range []codec.Codec{codec.MsgPack, codec.JSON} {
+	for _, c := range typedCodecs {
 		for _, k := range kinds {
-			b.Run(c.Name()+"/"+k.name, func(b *testing.B) {
+			b.Run(c.name+"/"+k.name, func(b *testing.B) {
 				store := memstore.New()
 				defer store.Close()
-				h, cookie := typedSession(b, store, c, k.kind, user)
+				h, cookie := typedSession(b, store, c.codec, k.kind, user)
 				run(b, h, cookie)
 			})
 		}
@@ -121,7 +131,8 @@ func BenchmarkTypedSession(b *testing.B) {
 }
 
 // typedSession returns a handler serving requests of kind k through this
-// library on store, and the cookie of a session holding data.
+// library on store, and the cookie of a session holding data ("" for
+// newSession, whose requests carry none).
 func typedSession(b *testing.B, store backend.Store, c codec.Codec, k kind, data UserSession) (http.Handler, string) {
 	b.Helper()
 	// Lifecycle events (a line per new session) are logged to nowhere, as
@@ -131,11 +142,16 @@ func typedSession(b *testing.B, store backend.Store, c codec.Codec, k kind, data
 	if err != nil {
 		b.Fatal(err)
 	}
-	cookie := cookieOf(b, mgr.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	login := mgr.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := mgr.From(r).Set(data); err != nil {
 			b.Fatal(err)
 		}
-	})))
+		w.WriteHeader(http.StatusOK)
+	}))
+	if k == newSession {
+		return login, ""
+	}
+	cookie := cookieOf(b, login)
 	return mgr.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := mgr.From(r)
 		switch k {
@@ -167,20 +183,26 @@ func BenchmarkSCS(b *testing.B) {
 }
 
 // scsSession returns a handler serving requests of kind k through scs on
-// store, with an idle timeout, and the cookie of a session holding data.
+// store, with an idle timeout, and the cookie of a session holding data
+// ("" for newSession, whose requests carry none).
 func scsSession(b *testing.B, store scs.Store, k kind, data UserSession) (http.Handler, string) {
 	b.Helper()
 	sm := scs.New()
 	sm.Store = store
 	sm.IdleTimeout = idle
 	sm.Lifetime = lifetime
-	cookie := cookieOf(b, sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	login := sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		sm.Put(ctx, "user_id", data.UserID)
 		sm.Put(ctx, "roles", data.Roles)
 		sm.Put(ctx, "cart", data.Cart)
 		sm.Put(ctx, "visits", data.Visits)
-	})))
+		w.WriteHeader(http.StatusOK)
+	}))
+	if k == newSession {
+		return login, ""
+	}
+	cookie := cookieOf(b, login)
 	return sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		switch k {
@@ -210,7 +232,7 @@ func BenchmarkGorilla(b *testing.B) {
 			store.Options.HttpOnly = true
 			store.Options.Secure = true
 			store.Options.SameSite = http.SameSiteLaxMode
-			cookie := cookieOf(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			login := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				s, _ := store.Get(r, "session")
 				s.Values["user_id"] = user.UserID
 				s.Values["roles"] = user.Roles
@@ -219,7 +241,13 @@ func BenchmarkGorilla(b *testing.B) {
 				if err := s.Save(r, w); err != nil {
 					b.Fatal(err)
 				}
-			}))
+				w.WriteHeader(http.StatusOK)
+			})
+			if k.kind == newSession {
+				run(b, login, "")
+				return
+			}
+			cookie := cookieOf(b, login)
 			run(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if k.kind == unused {
 					w.WriteHeader(http.StatusOK)

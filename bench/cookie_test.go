@@ -1,13 +1,11 @@
 package bench
 
 import (
-	"log/slog"
 	"net/http"
 	"testing"
 
 	"github.com/gorilla/sessions"
 
-	"github.com/typedsession/session"
 	"github.com/typedsession/session/backend/cookiestore"
 	"github.com/typedsession/session/codec"
 )
@@ -29,9 +27,6 @@ var cookieKinds = []struct {
 	kind kind
 }{{"ReadOnly", readOnly}, {"Write", write}, {"New", newSession}}
 
-// newSession is a request without a cookie that stores a session.
-const newSession kind = unused + 1
-
 func BenchmarkCookieTypedSession(b *testing.B) {
 	keys, err := cookiestore.NewKeyPair(cookieHashKey, cookieEncKey)
 	if err != nil {
@@ -40,23 +35,8 @@ func BenchmarkCookieTypedSession(b *testing.B) {
 	for _, c := range []codec.Codec{codec.MsgPack, codec.JSON} {
 		for _, k := range cookieKinds {
 			b.Run(c.Name()+"/"+k.name, func(b *testing.B) {
-				store := cookiestore.New(keys)
-				if k.kind != newSession {
-					h, cookie := typedSession(b, store, c, k.kind, user)
-					run(b, h, cookie)
-					return
-				}
-				mgr, err := session.New[UserSession](store, session.Config{Codec: c, IdleTimeout: idle, Lifetime: lifetime,
-					Logger: slog.New(slog.DiscardHandler)})
-				if err != nil {
-					b.Fatal(err)
-				}
-				run(b, mgr.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					if err := mgr.From(r).Set(user); err != nil {
-						b.Fatal(err)
-					}
-					w.WriteHeader(http.StatusOK)
-				})), "")
+				h, cookie := typedSession(b, cookiestore.New(keys), c, k.kind, user)
+				run(b, h, cookie)
 			})
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	scsmem "github.com/alexedwards/scs/v2/memstore"
 
 	"github.com/typedsession/session/backend/memstore"
-	"github.com/typedsession/session/codec"
 )
 
 // sessionSizes are the encoded sizes BenchmarkSizes measures, from a
@@ -43,7 +42,7 @@ func cartBytes(cart []string) int {
 }
 
 // BenchmarkSizes measures read-only and write requests at every session
-// size, this library (msgpack and JSON) beside scs with its memory store,
+// size, this library (msgpack, JSON, and JSON on goccy/go-json) beside scs with its memory store,
 // in one benchmark so that a run interleaves the libraries at each size.
 // The sub-benchmark names are benchstat keys: summarise a run with
 // benchstat -col /lib (bench/scripts/interleave.sh does), which puts scs,
@@ -58,11 +57,11 @@ func BenchmarkSizes(b *testing.B) {
 				h, cookie := scsSession(b, store, k.kind, u)
 				run(b, h, cookie)
 			})
-			for _, c := range []codec.Codec{codec.MsgPack, codec.JSON} {
-				b.Run(fmt.Sprintf("size=%s/kind=%s/lib=typed-%s", size.name, k.name, c.Name()), func(b *testing.B) {
+			for _, c := range typedCodecs {
+				b.Run(fmt.Sprintf("size=%s/kind=%s/lib=typed-%s", size.name, k.name, c.name), func(b *testing.B) {
 					store := memstore.New()
 					defer store.Close()
-					h, cookie := typedSession(b, store, c, k.kind, u)
+					h, cookie := typedSession(b, store, c.codec, k.kind, u)
 					run(b, h, cookie)
 				})
 			}

@@ -36,8 +36,8 @@ type Suite struct {
 // benchmark of no known suite is shown under its own top-level name.
 var suites = []Suite{
 	{"baseline", "Bare handler", "`BenchmarkBaseline` (compare_test.go): the handler alone, no session library; the floor under every other figure."},
-	{"memory", "In-process memory store, a ~100 B session", "compare_test.go: this library (`typed-msgpack`, `typed-json`) with its memory store, scs with its memory store, gorilla/sessions with its signed cookie store."},
-	{"sizes", "Session size, memory store", "`BenchmarkSizes` (sizes_test.go): sessions of 100 B to 100 KB, this library with msgpack and with JSON beside scs."},
+	{"memory", "In-process memory store, a ~100 B session", "compare_test.go: this library (`typed-msgpack`, `typed-json`, and `typed-goccyjson`: JSON on goccy/go-json from the codec/goccyjson module) with its memory store, scs with its memory store, gorilla/sessions with its signed cookie store."},
+	{"sizes", "Session size, memory store", "`BenchmarkSizes` (sizes_test.go): sessions of 100 B to 100 KB, this library with msgpack, JSON and goccyjson beside scs."},
 	{"redis", "Redis", "redis_test.go: both libraries on the same local Redis; `roundtrips/op` counts the commands and pipelines sent."},
 	{"postgres", "PostgreSQL", "postgres_test.go: this library's pgstore and scs's pgxstore on the same local PostgreSQL; `roundtrips/op` counts the statements run."},
 }
@@ -108,10 +108,12 @@ func libRank(lib string) int {
 		return 1
 	case "typed-json":
 		return 2
-	case "gorilla":
+	case "typed-goccyjson":
 		return 3
+	case "gorilla":
+		return 4
 	}
-	return 4
+	return 5
 }
 
 // Groups arranges the results into tables: suites in the order of
