@@ -130,12 +130,13 @@ func writeJSON(b *bytes.Buffer, r *JSONResults) {
 	p("## JSON implementations\n\n")
 	p("`BenchmarkJSONEncoders` (jsonenc_test.go): the session type of `BenchmarkSizes` at each size, encoded\n")
 	p("and decoded (from encoding/json's bytes) by each JSON implementation the json codec could use:\n")
-	p("`v1`, encoding/json as released, which it uses, and `goccy`, github.com/goccy/go-json (a dependency\n")
-	p("of the bench module only); from a second test binary built with `GOEXPERIMENT=jsonv2`, `v1-on-v2`,\n")
+	p("`v1`, encoding/json as released, which codec.JSON uses, and `goccy`, github.com/goccy/go-json, which\n")
+	p("the codec/goccyjson module uses; from a second test binary built with `GOEXPERIMENT=jsonv2`, `v1-on-v2`,\n")
 	p("encoding/json as the experiment reimplements it on v2, `v2`, encoding/json/v2 with its defaults, and\n")
 	p("`v2-compat`, v2 with the options of `json.DefaultOptionsV1` that the output tests need. The two\n")
 	p("binaries ran one after the other in each pass. `±` is as above; `× v1` divides by v1's figure at\n")
-	p("the same size and operation. Why the codec keeps encoding/json: see the doc of `codec.JSON`.\n\n")
+	p("the same size and operation. Why codec.JSON keeps encoding/json and goccy/go-json has a module of\n")
+	p("its own: see the docs of `codec.JSON` and `codec/goccyjson`.\n\n")
 	if r.Date != "" || r.Commit != "" || r.Script != "" {
 		p("Measured")
 		if r.Date != "" {
