@@ -343,6 +343,11 @@ func (c *checker) fields(t reflect.Type, path string, depth int, out *[]field) {
 			c.fields(et, fpath, depth+1, out)
 			continue
 		}
+		if c.r.codec == "json" && quotedMethods(f) {
+			c.fail(fpath, f.Type, "json writes the field through its method, ignoring the string option, but then fails to read it back under that option",
+				`drop ",string" from the field's json tag`)
+			continue
+		}
 		if c.omits(t, f) && hidesByIsZero(f.Type) {
 			c.fail(fpath, f.Type, fmt.Sprintf("%s leaves the field out whenever its IsZero method says so, which need not mean it is the zero value (a pointer to a zero time comes back nil)", c.r.codec),
 				"drop omitempty/omitzero from the field")
@@ -350,6 +355,37 @@ func (c *checker) fields(t reflect.Type, path string, depth int, out *[]field) {
 		}
 		*out = append(*out, field{name: name, path: fpath, typ: f.Type, loose: f.Tag.Get("session") == "loose"})
 	}
+}
+
+// quotedMethods reports whether the field f has encoding/json's string
+// option on a type whose JSON or text methods encoding/json uses instead:
+// the option applies only to strings, numbers and booleans (or a pointer
+// to one), and encoding/json ignores it when writing such a type through a
+// method, but still expects a quoted value when reading it.
+func quotedMethods(f reflect.StructField) bool {
+	_, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+	if !hasOption(opts, "string") {
+		return false
+	}
+	t := f.Type
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Bool, reflect.String, reflect.Float32, reflect.Float64,
+		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+	default:
+		return false
+	}
+	for _, tt := range []reflect.Type{t, reflect.PointerTo(t)} {
+		for _, p := range []methodPair{jsonMarshaler, textMarshaler} {
+			if tt.Implements(p.enc) || tt.Implements(p.dec) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // omits reports whether the codec leaves the field f of the struct t out

@@ -233,6 +233,29 @@ type holdsNoExported struct {
 // back from a round trip equal to what went in, after the documented
 // normalisations. A checker that refused everything, or accepted a type
 // the codec changes, fails here.
+// textCode is an integer written through MarshalText.
+type textCode int
+
+func (c textCode) MarshalText() ([]byte, error) { return []byte("C" + strconv.Itoa(int(c))), nil }
+
+func (c *textCode) UnmarshalText(b []byte) error {
+	n, err := strconv.Atoi(strings.TrimPrefix(string(b), "C"))
+	*c = textCode(n)
+	return err
+}
+
+// quotedText asks encoding/json to quote a value it writes through
+// MarshalText: it writes "C3" and then cannot read it back.
+type quotedText struct {
+	C textCode `json:",string"`
+}
+
+// quotedPlain uses the string option where encoding/json honours it.
+type quotedPlain struct {
+	N int  `json:",string"`
+	P *int `json:"p,string"`
+}
+
 func TestTypeCheckTable(t *testing.T) {
 	seven, name := 7, "ada"
 	zero := 0
@@ -272,6 +295,8 @@ func TestTypeCheckTable(t *testing.T) {
 		{withIgnored{Name: "n"}, "", ""},
 		{withZeroSize{Name: "n"}, "", ""},
 		{renamedTwice{A: "a", B: "b"}, "json msgpack", "renamedTwice.B"},
+		{quotedText{C: 3}, "json", "quotedText.C"},
+		{quotedPlain{N: 3, P: &seven}, "gob", "quotedPlain.P"},
 		{nestedMaps{M: map[string]map[string][]int{"a": {"b": {1, 2}}}}, "", ""},
 		{wideInts{I8: -8, U8: 200, I64: math.MinInt64, U64: math.MaxUint64, F32: 1.5}, "", ""},
 		{holdsNoExported{Name: "n"}, "json msgpack gob", "holdsNoExported.X.n"},
@@ -351,6 +376,7 @@ func TestTypeCheckRejectionsAreReal(t *testing.T) {
 		{MsgPack, withAny{V: 5}},
 		{JSON, withComplex{Z: 1i}},
 		{JSON, renamedTwice{A: "a", B: "b"}},
+		{JSON, quotedText{C: 3}},
 	}
 	for _, tc := range cases {
 		if err := roundTripValue(tc.c, tc.v); err == nil {
