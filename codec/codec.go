@@ -18,7 +18,9 @@
 // cannot encode (complex numbers under JSON and MsgPack, channels, funcs);
 // pointers, under Gob, which turns a pointer to a zero value into nil;
 // field names that collide once embedded structs are flattened; map keys it
-// cannot key by; and interface-typed fields, unless tagged LooseTag.
+// cannot key by; JSON's string option on a type that JSON writes through
+// its own methods, which it then cannot read back; and interface-typed
+// fields, unless tagged LooseTag.
 // Recursive types are fine. RoundTrip checks sample values the same way,
 // for users' tests, and shows what changed.
 //
