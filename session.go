@@ -36,16 +36,16 @@ type Session[T any] struct {
 	detached bool        // not obtained through the middleware
 
 	// The request's ID, read from the cookie or bearer token on first use.
+	// (Within each group, the small fields come together, after the
+	// others, so that a Session wastes no bytes on padding.)
 	parsed    bool
 	hadCookie bool   // the request carried an ID on the carrier it uses (a cookie of our name, or a bearer token)
-	raw       string // the ID of the request's cookie, to send again when SetPersist changes the cookie
 	viaHeader bool   // IDs go back in TokenHeader, not in the cookie
+	raw       string // the ID of the request's cookie, to send again when SetPersist changes the cookie
 	key       string // store key of the cookie's ID, if well-formed; then of the session's current ID
 	sealed    string // the sealed session the request carried, with a client-side store (Manager.sealer)
 
 	// What the store holds under key, as loaded (and as written since).
-	loaded     bool
-	found      found
 	unreadable error // set when found == foundUnreadable; every call returns it
 	version    uint64
 	ttl        time.Duration // remaining store TTL at load
@@ -53,19 +53,21 @@ type Session[T any] struct {
 	created    time.Time
 	dead       time.Time // absolute deadline
 	ext        []byte    // envelope extensions this build does not know, written back
-	stale      bool      // a client-side cookie opened with an old key: seal it again
+	loaded     bool
+	found      found
+	stale      bool // a client-side cookie opened with an old key: seal it again
 
 	// The session data as this request sees it.
 	value    T
-	has      bool        // the session holds data (loaded or set in this request)
 	enc      []byte      // value encoded with encCodec (nil when !has)
 	encCodec codec.Codec // the codec of enc
-	encMine  bool        // encCodec is the manager's write codec
 	ops      []op[T]     // this request's changes, replayed on fresh data after a conflict
+	flashes  []Flash     // flash messages, kept beside the data
+	has      bool        // the session holds data (loaded or set in this request)
+	encMine  bool        // encCodec is the manager's write codec
 	intent   intent
-	flashes  []Flash // flash messages, kept beside the data
-	persist  int8    // the session's cookie choice: 1 persistent, -1 not, 0 the manager's default
-	resend   bool    // SetPersist changed the choice: send the cookie again
+	persist  int8 // the session's cookie choice: 1 persistent, -1 not, 0 the manager's default
+	resend   bool // SetPersist changed the choice: send the cookie again
 
 	committed bool
 	token     string // a new ID to send: the session was created or renewed
