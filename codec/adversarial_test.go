@@ -223,7 +223,7 @@ type advStructKeys struct {
 }
 
 // MsgPack and Gob carry maps keyed by structs and arrays, but keyOK
-// (basicKey) refuses every key that is not a string, bool or number: a
+// (basicKind) refuses every key that is not a string, bool or number: a
 // wrong refusal.
 func TestAdversarialStructAndArrayMapKeysRefused(t *testing.T) {
 	v := advStructKeys{M: map[advPoint]int{{1, 2}: 3}, A: map[[2]int]int{{1, 2}: 3}}

@@ -371,11 +371,7 @@ func quotedMethods(f reflect.StructField) bool {
 	if t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	switch t.Kind() {
-	case reflect.Bool, reflect.String, reflect.Float32, reflect.Float64,
-		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-	default:
+	if !basicKind(t) {
 		return false
 	}
 	for _, tt := range []reflect.Type{t, reflect.PointerTo(t)} {
@@ -525,11 +521,11 @@ func composedKey(t reflect.Type) bool {
 		}
 		return true
 	}
-	return basicKey(t)
+	return basicKind(t)
 }
 
-// basicKey reports whether t is a string, boolean or number kind.
-func basicKey(t reflect.Type) bool {
+// basicKind reports whether t is a string, boolean or number kind.
+func basicKind(t reflect.Type) bool {
 	switch t.Kind() {
 	case reflect.String, reflect.Bool,
 		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
