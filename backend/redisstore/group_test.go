@@ -475,16 +475,8 @@ func TestGroupRESP2(t *testing.T) {
 // once; the repeated Update is recognised even though another writer
 // updated the record in between.
 func TestRetriedGroupedWrites(t *testing.T) {
-	c := realRedis(t)
+	c, p, pc := proxiedClient(t)
 	ctx := context.Background()
-	if err := c.FlushDB(ctx).Err(); err != nil {
-		t.Fatal(err)
-	}
-	p := newLossyProxy(t, c.Options().Addr)
-	opt := *c.Options()
-	opt.Addr = p.addr()
-	pc := redis.NewClient(&opt)
-	t.Cleanup(func() { _ = pc.Close() })
 	a, b := redisstore.New(pc), redisstore.New(c)
 	g := newGroup()
 

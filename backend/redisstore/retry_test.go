@@ -169,16 +169,25 @@ func (p *lossyProxy) serve(client, server net.Conn) {
 // through the proxy with go-redis's default retries (MaxRetries 3).
 func proxiedApp(t *testing.T) (*redis.Client, *lossyProxy, *app) {
 	t.Helper()
-	c := realRedis(t)
-	if err := c.FlushDB(context.Background()).Err(); err != nil {
+	c, p, pc := proxiedClient(t)
+	return c, p, newApp(t, redisstore.New(pc), session.Config{})
+}
+
+// proxiedClient returns a client of the real Redis, its database flushed,
+// a lossy proxy in front of that server, and a client that goes through
+// the proxy.
+func proxiedClient(t *testing.T) (direct *redis.Client, p *lossyProxy, proxied *redis.Client) {
+	t.Helper()
+	direct = realRedis(t)
+	if err := direct.FlushDB(context.Background()).Err(); err != nil {
 		t.Fatal(err)
 	}
-	p := newLossyProxy(t, c.Options().Addr)
-	opt := *c.Options()
+	p = newLossyProxy(t, direct.Options().Addr)
+	opt := *direct.Options()
 	opt.Addr = p.addr()
-	pc := redis.NewClient(&opt)
-	t.Cleanup(func() { _ = pc.Close() })
-	return c, p, newApp(t, redisstore.New(pc), session.Config{})
+	proxied = redis.NewClient(&opt)
+	t.Cleanup(func() { _ = proxied.Close() })
+	return direct, p, proxied
 }
 
 // TestRetriedUpdateAppliesOnce: instance A's compare-and-set is applied,
