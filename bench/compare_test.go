@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -192,11 +193,7 @@ func scsSession(b *testing.B, store scs.Store, k kind, data UserSession) (http.H
 	sm.IdleTimeout = idle
 	sm.Lifetime = lifetime
 	login := sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
-		sm.Put(ctx, "user_id", data.UserID)
-		sm.Put(ctx, "roles", data.Roles)
-		sm.Put(ctx, "cart", data.Cart)
-		sm.Put(ctx, "visits", data.Visits)
+		scsPut(r.Context(), sm, data)
 		w.WriteHeader(http.StatusOK)
 	}))
 	if k == newSession {
@@ -234,10 +231,7 @@ func BenchmarkGorilla(b *testing.B) {
 			store.Options.SameSite = http.SameSiteLaxMode
 			login := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				s, _ := store.Get(r, "session")
-				s.Values["user_id"] = user.UserID
-				s.Values["roles"] = user.Roles
-				s.Values["cart"] = user.Cart
-				s.Values["visits"] = user.Visits
+				putValues(s.Values, user)
 				if err := s.Save(r, w); err != nil {
 					b.Fatal(err)
 				}
@@ -247,35 +241,64 @@ func BenchmarkGorilla(b *testing.B) {
 				run(b, login, "")
 				return
 			}
-			cookie := cookieOf(b, login)
-			run(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if k.kind == unused {
-					w.WriteHeader(http.StatusOK)
-					return
-				}
-				s, err := store.Get(r, "session")
-				if err != nil {
-					b.Fatal(err)
-				}
-				switch k.kind {
-				case readOnly:
-					u := UserSession{}
-					u.UserID, _ = s.Values["user_id"].(string)
-					u.Roles, _ = s.Values["roles"].([]string)
-					u.Cart, _ = s.Values["cart"].([]string)
-					u.Visits, _ = s.Values["visits"].(int)
-					if u.UserID == "" || len(u.Cart) != 3 {
-						b.Fatalf("gorilla read %+v", u)
-					}
-				case write:
-					v, _ := s.Values["visits"].(int)
-					s.Values["visits"] = v + 1
-					if err := s.Save(r, w); err != nil {
-						b.Fatal(err)
-					}
-				}
-				w.WriteHeader(http.StatusOK)
-			}), cookie)
+			run(b, gorillaHandler(b, store, k.kind), cookieOf(b, login))
 		})
 	}
+}
+
+// gorillaHandler serves requests of kind k, carrying a session cookie,
+// through gorilla/sessions' store.
+func gorillaHandler(b *testing.B, store sessions.Store, k kind) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if k == unused {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		s, err := store.Get(r, "session")
+		if err != nil {
+			b.Fatal(err)
+		}
+		switch k {
+		case readOnly:
+			if u := valuesUser(s.Values); u.UserID == "" || len(u.Cart) != len(user.Cart) {
+				b.Fatalf("gorilla read %+v", u)
+			}
+		case write:
+			v, _ := s.Values["visits"].(int)
+			s.Values["visits"] = v + 1
+			if err := s.Save(r, w); err != nil {
+				b.Fatal(err)
+			}
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+}
+
+// The untyped libraries keep a UserSession as a value per field, under
+// these keys.
+
+// scsPut stores u in the scs session of ctx.
+func scsPut(ctx context.Context, sm *scs.SessionManager, u UserSession) {
+	sm.Put(ctx, "user_id", u.UserID)
+	sm.Put(ctx, "roles", u.Roles)
+	sm.Put(ctx, "cart", u.Cart)
+	sm.Put(ctx, "visits", u.Visits)
+}
+
+// putValues stores u in a gorilla/sessions session's values.
+func putValues(values map[any]any, u UserSession) {
+	values["user_id"] = u.UserID
+	values["roles"] = u.Roles
+	values["cart"] = u.Cart
+	values["visits"] = u.Visits
+}
+
+// valuesUser reads a UserSession from a gorilla/sessions session's values.
+func valuesUser(values map[any]any) UserSession {
+	var u UserSession
+	u.UserID, _ = values["user_id"].(string)
+	u.Roles, _ = values["roles"].([]string)
+	u.Cart, _ = values["cart"].([]string)
+	u.Visits, _ = values["visits"].(int)
+	return u
 }

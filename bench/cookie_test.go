@@ -51,46 +51,19 @@ func BenchmarkCookieGorilla(b *testing.B) {
 			store.Options.HttpOnly = true
 			store.Options.Secure = true
 			store.Options.SameSite = http.SameSiteLaxMode
-			save := func(w http.ResponseWriter, r *http.Request) {
+			save := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				s, _ := store.New(r, "session")
-				s.Values["user_id"] = user.UserID
-				s.Values["roles"] = user.Roles
-				s.Values["cart"] = user.Cart
-				s.Values["visits"] = user.Visits
+				putValues(s.Values, user)
 				if err := s.Save(r, w); err != nil {
 					b.Fatal(err)
 				}
 				w.WriteHeader(http.StatusOK)
-			}
+			})
 			if k.kind == newSession {
-				run(b, http.HandlerFunc(save), "")
+				run(b, save, "")
 				return
 			}
-			cookie := cookieOf(b, http.HandlerFunc(save))
-			run(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				s, err := store.Get(r, "session")
-				if err != nil {
-					b.Fatal(err)
-				}
-				switch k.kind {
-				case readOnly:
-					u := UserSession{}
-					u.UserID, _ = s.Values["user_id"].(string)
-					u.Roles, _ = s.Values["roles"].([]string)
-					u.Cart, _ = s.Values["cart"].([]string)
-					u.Visits, _ = s.Values["visits"].(int)
-					if u.UserID == "" || len(u.Cart) != 3 {
-						b.Fatalf("gorilla read %+v", u)
-					}
-				case write:
-					v, _ := s.Values["visits"].(int)
-					s.Values["visits"] = v + 1
-					if err := s.Save(r, w); err != nil {
-						b.Fatal(err)
-					}
-				}
-				w.WriteHeader(http.StatusOK)
-			}), cookie)
+			run(b, gorillaHandler(b, store, k.kind), cookieOf(b, save))
 		})
 	}
 }

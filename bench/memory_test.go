@@ -138,11 +138,7 @@ func scsLogin(b *testing.B) (http.Handler, func() int) {
 		if err := sm.RenewToken(ctx); err != nil {
 			b.Fatal(err)
 		}
-		u := loginUser(b, r)
-		sm.Put(ctx, "user_id", u.UserID)
-		sm.Put(ctx, "roles", u.Roles)
-		sm.Put(ctx, "cart", u.Cart)
-		sm.Put(ctx, "visits", u.Visits)
+		scsPut(ctx, sm, loginUser(b, r))
 		w.WriteHeader(http.StatusOK)
 	}))
 	return h, func() int {
