@@ -34,7 +34,7 @@ func (s *Session[T]) commit(h http.Header) error {
 		return nil
 	}
 	s.committed = true
-	if !s.loaded {
+	if s.sessionState == nil || !s.loaded {
 		return nil // the handler never touched the session
 	}
 	ctx := context.WithoutCancel(s.req.Context())

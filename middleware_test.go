@@ -8,11 +8,13 @@ import (
 	"net/http/httptest"
 	"net/http/httptrace"
 	"net/textproto"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/typedsession/session"
+	"github.com/typedsession/session/backend/memstore"
 )
 
 // server runs mgr's middleware around h on a real HTTP server.
@@ -225,5 +227,53 @@ func TestUnusedSessionAllocations(t *testing.T) {
 	with := testing.AllocsPerRun(100, func() { mw.ServeHTTP(w, req) })
 	if with-bare > 2 {
 		t.Errorf("the middleware costs %v allocations per unused session, want at most 2", with-bare)
+	}
+}
+
+// bigSession is a session type whose value takes 8 KiB inline.
+type bigSession struct {
+	Blob [8 << 10]byte `json:"blob"`
+}
+
+// unusedBytes returns the bytes the middleware of a manager for T
+// allocates per request whose handler takes the session but never uses it.
+func unusedBytes[T any](t *testing.T) uint64 {
+	t.Helper()
+	store := memstore.New()
+	t.Cleanup(func() { store.Close() })
+	mgr, err := session.New[T](store, session.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mw := mgr.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = mgr.From(r)
+		w.WriteHeader(http.StatusOK)
+	}))
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	w := &benchWriter{h: make(http.Header)}
+	const n = 1000
+	mw.ServeHTTP(w, req) // warm up
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range n {
+		w.reset()
+		mw.ServeHTTP(w, req)
+	}
+	runtime.ReadMemStats(&after)
+	return (after.TotalAlloc - before.TotalAlloc) / n
+}
+
+// TestUnusedSessionCostDoesNotGrowWithT checks that a request whose
+// handler never uses its session does not allocate room for the data: an
+// app with a large session type pays for it only on requests that load it.
+func TestUnusedSessionCostDoesNotGrowWithT(t *testing.T) {
+	small, big := unusedBytes[UserSession](t), unusedBytes[bigSession](t)
+	// The margin absorbs what other goroutines of the test binary allocate
+	// meanwhile; an inline T would add 8 KiB.
+	if big > small+256 {
+		t.Errorf("an unused session allocates %d bytes with an 8 KiB session type, %d with a small one; want no more", big, small)
+	}
+	if small > 512+64 {
+		t.Errorf("an unused session allocates %d bytes, want at most 512 (the Session and the request copy)", small)
 	}
 }

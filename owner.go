@@ -228,7 +228,7 @@ func (m *Manager[T]) RevokeSession(ctx context.Context, owner, handleValue strin
 			// that now belongs to another owner (a switch of user).
 			break
 		}
-		s := &Session[T]{m: m, key: r.Key}
+		s := &Session[T]{m: m, sessionState: &sessionState[T]{key: r.Key}}
 		if err := s.end(ctx); err != nil {
 			return fmt.Errorf("session: RevokeSession: %w", err)
 		}

@@ -31,13 +31,23 @@ type Session[T any] struct {
 	rw  responseWriter[T]
 	ctx sessionContext[T]
 
-	mu       sync.Mutex
-	busy     atomic.Bool // a function given to Update is running
-	detached bool        // not obtained through the middleware
+	mu        sync.Mutex
+	busy      atomic.Bool // a function given to Update is running
+	detached  bool        // not obtained through the middleware
+	committed bool
 
+	// Everything else, allocated by the first method call (enter), so
+	// that a request whose handler never uses its session allocates only
+	// the fields above, whatever the size of T.
+	*sessionState[T]
+}
+
+// sessionState is the part of a Session that only a request using its
+// session needs.
+type sessionState[T any] struct {
 	// The request's ID, read from the cookie or bearer token on first use.
 	// (Within each group, the small fields come together, after the
-	// others, so that a Session wastes no bytes on padding.)
+	// others, so that a sessionState wastes no bytes on padding.)
 	parsed    bool
 	hadCookie bool   // the request carried an ID on the carrier it uses (a cookie of our name, or a bearer token)
 	viaHeader bool   // IDs go back in TokenHeader, not in the cookie
@@ -69,9 +79,8 @@ type Session[T any] struct {
 	persist  int8 // the session's cookie choice: 1 persistent, -1 not, 0 the manager's default
 	resend   bool // SetPersist changed the choice: send the cookie again
 
-	committed bool
-	token     string // a new ID to send: the session was created or renewed
-	stray     string // a new ID to send even though the commit failed (see renew)
+	token string // a new ID to send: the session was created or renewed
+	stray string // a new ID to send even though the commit failed (see renew)
 }
 
 // found says what a load found under the request's ID.
@@ -263,7 +272,7 @@ func (s *Session[T]) Destroy() error {
 }
 
 // enter locks the session for a method call, unless the call cannot
-// proceed.
+// proceed, and allocates its state on the first call.
 func (s *Session[T]) enter() error {
 	if s.detached {
 		return ErrNoMiddleware
@@ -272,6 +281,9 @@ func (s *Session[T]) enter() error {
 		return ErrInUpdate
 	}
 	s.mu.Lock()
+	if s.sessionState == nil {
+		s.sessionState = new(sessionState[T])
+	}
 	return nil
 }
 
