@@ -7,10 +7,11 @@
 #   bench/scripts/report.sh -from-results
 #
 # It runs interleave.sh for the comparison benchmarks (Baseline,
-# TypedSession, SCS, Gorilla, Sizes; the Redis and PostgreSQL ones too when
+# TypedSession, SCS, Gorilla, Floor, Sizes; the Redis and PostgreSQL ones too when
 # their servers answer) COUNT times (default 6), and instructions.sh (with
 # N, default 201) R times (default 3) for every BenchmarkSizes
-# sub-benchmark: with fewer operations per run, garbage collection and
+# sub-benchmark (and with 10N for the pairs of the overhead summary): with
+# fewer operations per run, garbage collection and
 # setup make small benchmarks' counts vary (at N=41, three runs of the
 # 100 B read-only typed-msgpack count gave 13.8k, 17.5k and 19.3k). It saves the raw
 # outputs in bench/results/ (bench.txt, instructions.tsv, benchstat.txt and
@@ -105,7 +106,7 @@ if $counts_only; then
 	exit 0
 fi
 
-benches='Baseline|TypedSession|SCS|Gorilla|Sizes'
+benches='Baseline|TypedSession|SCS|Gorilla|Floor|Sizes'
 redis_url=${SESSION_REDIS_URL:-redis://127.0.0.1:6379/15}
 if command -v redis-cli >/dev/null && [ "$(redis-cli -u "$redis_url" ping 2>/dev/null)" = PONG ]; then
 	benches+='|RedisTypedSession|RedisSCS'
@@ -139,10 +140,19 @@ go test -c -o "$tmp/bench.test" .
 mapfile -t sizes < <("$tmp/bench.test" -test.run '^$' -test.bench '^BenchmarkSizes$' -test.benchtime 1x |
 	awk '/^BenchmarkSizes\// { sub(/-[0-9]+$/, "", $1); print $1 }')
 [ ${#sizes[@]} -gt 0 ] || { echo "no BenchmarkSizes sub-benchmarks found" >&2; exit 1; }
+# And what the overhead summary sets side by side: the floor's last step
+# and the library's read-only request, the bare handler and the unused
+# session of each codec. These cost a few thousand instructions, so one
+# garbage collection more or less in a run would swing their counts: they
+# run ten times as many operations.
+overhead=(BenchmarkFloor/5-decode BenchmarkFloor/library BenchmarkBaseline
+	BenchmarkTypedSession/msgpack/Unused BenchmarkTypedSession/json/Unused BenchmarkTypedSession/goccyjson/Unused)
+overhead_n=$((instr_n * 10))
 : >"$tmp/instructions.tsv"
 for i in $(seq "$instr_runs"); do
 	echo "instructions: run $i of $instr_runs" >&2
 	scripts/instructions.sh "$instr_n" "${sizes[@]}" >>"$tmp/instructions.tsv"
+	scripts/instructions.sh "$overhead_n" "${overhead[@]}" >>"$tmp/instructions.tsv"
 done
 
 {
@@ -150,7 +160,10 @@ done
 	echo "scripts/interleave.sh '$pattern' $count raw.txt  # bench.txt is raw.txt after go, cores, date, commit and loadavg lines; benchstat.txt is its summary"
 	printf 'scripts/instructions.sh %s' "$instr_n"
 	printf " \\\\\n  '%s'" "${sizes[@]}"
-	printf ' >>instructions.tsv  # %s times\n' "$instr_runs"
+	printf ' >>instructions.tsv\n'
+	printf 'scripts/instructions.sh %s' "$overhead_n"
+	printf " \\\\\n  '%s'" "${overhead[@]}"
+	printf ' >>instructions.tsv  # these two commands %s times\n' "$instr_runs"
 } >"$tmp/commands.txt"
 
 mkdir -p results

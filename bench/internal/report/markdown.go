@@ -123,6 +123,7 @@ func Generate(in *Inputs, chartDir string) Output {
 
 	writeNoise(&b, in, groups)
 	writeSummary(&b, groups)
+	writeOverhead(&b, groups)
 
 	// Charts.
 	var links []string
@@ -319,6 +320,47 @@ func writeSummary(b *bytes.Buffer, groups []*Group) {
 	fmt.Fprintf(b, "\n")
 }
 
+// writeOverhead writes what this library adds to the least a request
+// costs: a read-only request against the floor of BenchmarkFloor, and a
+// request that never uses its session against the bare handler.
+func writeOverhead(b *bytes.Buffer, groups []*Group) {
+	type line struct {
+		r, base *Row
+	}
+	lines := []line{{row(groups, "floor", "", "library"), row(groups, "floor", "", "5-decode")}}
+	for _, lib := range []string{"typed-msgpack", "typed-json", "typed-goccyjson"} {
+		lines = append(lines, line{row(groups, "memory", "Unused", lib), row(groups, "baseline", "", "none")})
+	}
+	var have []line
+	for _, l := range lines {
+		if l.r != nil && l.base != nil {
+			have = append(have, l)
+		}
+	}
+	if len(have) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "## Summary: overhead over the least a request costs\n\n")
+	fmt.Fprintf(b, "A read-only request of this library beside the floor that `BenchmarkFloor` builds, and a request\n")
+	fmt.Fprintf(b, "whose handler never uses its session beside the bare handler, from the tables below: the ratio\n")
+	fmt.Fprintf(b, "and the difference of the median times, of the instruction counts (where both were counted),\n")
+	fmt.Fprintf(b, "and of the allocations.\n\n")
+	fmt.Fprintf(b, "| request | against | time ratio | time above | instructions ratio | instructions above | allocs above |\n")
+	fmt.Fprintf(b, "|---|---|---:|---:|---:|---:|---:|\n")
+	med := func(r *Row, unit string) float64 { return Median(r.Res.Values[unit]) }
+	for _, l := range have {
+		ns, baseNs := med(l.r, "ns/op"), med(l.base, "ns/op")
+		instrAbove := ""
+		if !math.IsNaN(l.r.Instr) && !math.IsNaN(l.base.Instr) {
+			instrAbove = num(l.r.Instr - l.base.Instr)
+		}
+		fmt.Fprintf(b, "| `%s` | `%s` | %s | %s ns | %s | %s | %s |\n", l.r.Bench, l.base.Bench,
+			ratio(ns, baseNs), num(ns-baseNs), ratio(l.r.Instr, l.base.Instr), instrAbove,
+			num(med(l.r, "allocs/op")-med(l.base, "allocs/op")))
+	}
+	fmt.Fprintf(b, "\n")
+}
+
 func writeTable(b *bytes.Buffer, g *Group) {
 	hasSize, hasInstr, hasBase := false, false, false
 	var extra []string
@@ -335,6 +377,9 @@ func writeTable(b *bytes.Buffer, g *Group) {
 		}
 	}
 	head := []string{"library"}
+	if g.Suite.ID == "floor" {
+		head[0] = "step"
+	}
 	align := []string{"---"}
 	add := func(h, a string) { head = append(head, h); align = append(align, a) }
 	if hasSize {

@@ -37,6 +37,7 @@ type Suite struct {
 var suites = []Suite{
 	{"baseline", "Bare handler", "`BenchmarkBaseline` (compare_test.go): the handler alone, no session library; the floor under every other figure."},
 	{"memory", "In-process memory store, a ~100 B session", "compare_test.go: this library (`typed-msgpack`, `typed-json`, and `typed-goccyjson`: JSON on goccy/go-json from the codec/goccyjson module) with its memory store, scs with its memory store, gorilla/sessions with its signed cookie store."},
+	{"floor", "Floor of a read-only request", "`BenchmarkFloor` (floor_test.go): what any server-side session library must do for a read-only request, one step at a time, each adding one piece to the one before: the bare handler, finding the cookie, hashing the ID into a store key, a locked map lookup, decoding the data with msgpack. `library` is this library's read-only request (msgpack, memory store) on the same request and data."},
 	{"sizes", "Session size, memory store", "`BenchmarkSizes` (sizes_test.go): sessions of 100 B to 100 KB, this library with msgpack, JSON and goccyjson beside scs."},
 	{"redis", "Redis", "redis_test.go: both libraries on the same local Redis; `roundtrips/op` counts the commands and pipelines sent."},
 	{"postgres", "PostgreSQL", "postgres_test.go: this library's pgstore and scs's pgxstore on the same local PostgreSQL; `roundtrips/op` counts the statements run."},
@@ -71,6 +72,8 @@ func classify(name string) (suite, kind, size, lib string) {
 		return "postgres", at(0), "", "typed-msgpack"
 	case "PostgresSCS":
 		return "postgres", at(0), "", "scs"
+	case "Floor":
+		return "floor", "", "", at(0)
 	}
 	// Sub-benchmarks named key=value (BenchmarkSizes and any later
 	// benchmark written the same way).
@@ -179,6 +182,22 @@ func Groups(s *Set, instr map[string][]float64) []*Group {
 		})
 	}
 	return list
+}
+
+// row returns the row of lib (of no size) in the group of suite and kind,
+// or nil.
+func row(groups []*Group, suite, kind, lib string) *Row {
+	for _, g := range groups {
+		if g.Suite.ID != suite || g.Kind != kind {
+			continue
+		}
+		for i := range g.Rows {
+			if g.Rows[i].Lib == lib && g.Rows[i].Size == "" {
+				return &g.Rows[i]
+			}
+		}
+	}
+	return nil
 }
 
 // base returns the scs row of the same size in g, or nil.

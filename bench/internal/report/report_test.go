@@ -144,6 +144,7 @@ func TestClassify(t *testing.T) {
 		"BenchmarkSizes/size=10KB/kind=Write/lib=scs":    {"sizes", "Write", "10KB", "scs"},
 		"BenchmarkCookie/kind=ReadOnly/lib=typed-cookie": {"Cookie", "ReadOnly", "", "typed-cookie"},
 		"BenchmarkOther/a/b":                             {"Other", "", "", "a/b"},
+		"BenchmarkFloor/5-decode":                        {"floor", "", "", "5-decode"},
 	} {
 		s, k, z, l := classify(name)
 		if got := [4]string{s, k, z, l}; got != want {
