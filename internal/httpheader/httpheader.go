@@ -10,7 +10,9 @@ import (
 // AddVary adds field to h's Vary header unless it is listed already (in
 // any case) or Vary is "*".
 func AddVary(h http.Header, field string) {
-	for _, v := range h.Values("Vary") {
+	// "Vary" is in canonical form: index the map directly rather than
+	// canonicalise the key twice on every response.
+	for _, v := range h["Vary"] {
 		for f := range strings.SplitSeq(v, ",") {
 			f = strings.TrimSpace(f)
 			if f == "*" || strings.EqualFold(f, field) {
@@ -18,5 +20,5 @@ func AddVary(h http.Header, field string) {
 			}
 		}
 	}
-	h.Add("Vary", field)
+	h["Vary"] = append(h["Vary"], field)
 }
