@@ -3,6 +3,7 @@ package session_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"net/textproto"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -275,5 +277,37 @@ func TestUnusedSessionCostDoesNotGrowWithT(t *testing.T) {
 	}
 	if small > 512+64 {
 		t.Errorf("an unused session allocates %d bytes, want at most 512 (the Session and the request copy)", small)
+	}
+}
+
+// TestFirstUseRacingTheCommit has a goroutine of the request make the
+// session's first call (which allocates its state) while the handler
+// writes the response (which commits it): either the call fails with
+// ErrCommitted and nothing is sent, or it succeeds and its session is
+// committed, cookie included; under -race, neither side may touch the
+// state unlocked.
+func TestFirstUseRacingTheCommit(t *testing.T) {
+	h := newHarness(t, session.Config{})
+	for range 300 {
+		var setErr error
+		var wg sync.WaitGroup
+		res := h.do("", func(w http.ResponseWriter, r *http.Request, s *session.Session[UserSession]) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				setErr = s.Set(UserSession{UserID: "race"})
+			}()
+			w.WriteHeader(http.StatusOK)
+			wg.Wait()
+		})
+		c := sessionCookie(t, res, "session")
+		switch {
+		case setErr == nil && c == nil:
+			t.Fatal("a Set that succeeded was never committed")
+		case setErr != nil && !errors.Is(setErr, session.ErrCommitted):
+			t.Fatalf("Set: %v", setErr)
+		case setErr != nil && c != nil:
+			t.Fatal("a cookie went out for a Set that failed")
+		}
 	}
 }
